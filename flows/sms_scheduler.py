@@ -1,0 +1,195 @@
+"""sms-scheduler: the former n8n SMS scheduler, as a flow of retriable, chunked tasks.
+
+Kill switch, run lock, reconciliation of interrupted sends, the gates, then the sends in chunks
+of `chunk_size` leads per task run (10,000 leads make 200 task runs, not 10,000).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from tasks.runtime import services
+from tasks.scheduling import (
+    acquire_run_lock,
+    plan_batch,
+    reconcile_reserved,
+    release_run_lock,
+    repair_leads,
+)
+from tasks.sending import RunControl, send_chunk
+from uysp.planning import Plan, RunParams
+from uysp.ports import Notice
+from uysp.settings import get_settings
+
+HARD_BATCH_CAP = 100
+HARD_DAILY_CAP = 1000
+
+
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        f"campaign {summary['campaign']}: {summary['sent']} sent, {summary['failed_total']} failed,"
+        f" {summary['held_total']} held back ({summary['status']})",
+    ]
+    lines += [f"held {reason}: {count}" for reason, count in sorted(summary["held"].items())]
+    lines += [f"failed {kind}: {count}" for kind, count in sorted(summary["failed"].items())]
+    if summary.get("halt_reason"):
+        lines.append(f"halted: {summary['halt_reason']}")
+    return lines
+
+
+def _publish(summary: dict[str, Any], plan: Plan | None) -> None:
+    held_rows = (
+        [
+            {"reason": reason, "leads": count, "example": (plan.messages.get(reason) or [""])[0]}
+            for reason, count in sorted(summary["held"].items(), key=lambda kv: -kv[1])
+        ]
+        if plan
+        else []
+    )
+    create_table_artifact(
+        key="sms-scheduler-held",
+        table=held_rows or [{"reason": "none", "leads": 0, "example": ""}],
+        description="Leads held back by each gate in this run",
+    )
+    create_markdown_artifact(
+        key="sms-scheduler-summary",
+        markdown="\n".join(f"- {line}" for line in _summary_lines(summary)),
+        description="sms-scheduler run summary",
+    )
+    level = "error" if summary.get("halt_reason") else "info"
+    services().notifier.notify(
+        "alerts" if level == "error" else "daily",
+        Notice("SMS scheduler run", _summary_lines(summary), level=level),
+    )
+
+
+@flow(name="sms-scheduler", log_prints=False)
+def sms_scheduler(
+    campaign: str | None = None,
+    batch_size: Annotated[int, Field(ge=1, le=HARD_BATCH_CAP)] = 20,
+    daily_cap: Annotated[int, Field(ge=0, le=HARD_DAILY_CAP)] = 200,
+    daily_segment_cap: Annotated[int | None, Field(ge=0)] = None,
+    dry_run: bool = False,
+    fast_mode: bool | None = None,
+    test_mode: bool | None = None,
+) -> dict[str, Any]:
+    """Send the next batch of sequence texts. `campaign`, `fast_mode` and `test_mode` default to
+    the Settings row; caps can only be lowered below the hard caps, never raised past them."""
+    started = time.monotonic()
+    logger = get_run_logger()
+    config = get_settings()
+    svc = services()
+    store_settings = svc.store.get_settings()
+    campaign = campaign or store_settings.active_campaign
+    summary: dict[str, Any] = {
+        "campaign": campaign,
+        "status": "completed",
+        "sent": 0,
+        "failed": {},
+        "held": {},
+        "failed_total": 0,
+        "held_total": 0,
+        "dry_run": dry_run,
+        "reconciled": {},
+    }
+    if not campaign:
+        summary |= {"status": "halted", "halt_reason": "no campaign given and no Active Campaign"}
+        _publish(summary, None)
+        return summary
+    if not store_settings.sending_on and not dry_run:
+        summary |= {"status": "paused", "halt_reason": "kill switch: SMS Sending is Paused"}
+        logger.warning("SMS Sending is Paused; nothing sent")
+        _publish(summary, None)
+        return summary
+
+    owner = str(flow_run.get_id() or f"local-{time.time_ns()}")
+    if not dry_run and not acquire_run_lock(owner, config.run_lock_ttl_seconds):
+        summary |= {"status": "skipped", "halt_reason": "another scheduler run holds the send lock"}
+        logger.warning("another run holds %s; this run sends nothing", "the send lock")
+        return summary
+    try:
+        if not dry_run:
+            summary["reconciled"] = vars(reconcile_reserved(config.reconcile_grace_seconds))
+        params = RunParams(
+            campaign=campaign,
+            batch_size=batch_size,
+            daily_cap=daily_cap,
+            daily_segment_cap=daily_segment_cap,
+            fast_mode=store_settings.fast_mode if fast_mode is None else fast_mode,
+            credit_floor=config.credit_floor,
+        )
+        placeholder = f"{config.link_base_url.rstrip('/')}/XXXXXX"
+        plan = plan_batch(params, config.campaign_timezone, placeholder)
+        for alert in plan.alerts:
+            svc.notifier.notify("alerts", Notice(alert, level="warning"))
+        if dry_run:
+            summary |= {"status": "dry_run", "would_send": len(plan.sends)}
+        else:
+            repair_leads(plan.repairs)
+            control = RunControl(
+                run_id=owner,
+                error_rate_pause=config.error_rate_pause,
+                min_attempts=config.error_rate_min_attempts,
+                test_mode=store_settings.test_mode if test_mode is None else test_mode,
+                test_phone=store_settings.test_phone,
+                booking_url=store_settings.calendly_url,
+            )
+            if control.test_mode and not control.test_phone:
+                control.halt("test mode needs a Test Phone in Settings")
+            _send(plan, control, config.chunk_size, config.send_concurrency)
+            if control.unknown_keys:
+                summary["reconciled_after"] = vars(
+                    reconcile_reserved(config.reconcile_grace_seconds, keys=control.unknown_keys)
+                )
+            if control.auto_paused:
+                svc.store.update_settings(sms_sending="Paused")
+                svc.notifier.notify(
+                    "alerts",
+                    Notice("SMS sending auto-paused", [control.halt_reason or ""], level="error"),
+                )
+            summary |= {
+                "sent": control.sent,
+                "segments": control.segments,
+                "credits": control.credits,
+                "failed": dict(control.failed),
+                "errors": control.errors,
+                "status": "halted" if control.halted else "completed",
+                "halt_reason": control.halt_reason,
+            }
+            plan.held.update(control.held)
+        summary["held"] = dict(plan.held)
+        summary["held_total"] = sum(plan.held.values())
+        summary["failed_total"] = sum(summary["failed"].values())
+        summary["wall_seconds"] = round(time.monotonic() - started, 3)
+        _publish(summary, plan)
+        return summary
+    finally:
+        if not dry_run:
+            release_run_lock(owner)
+
+
+def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int) -> None:
+    total = len(plan.sends)
+    progress = create_progress_artifact(progress=0.0, description=f"sending {total} texts")
+    done = 0
+    for start in range(0, total, chunk_size):
+        chunk = plan.sends[start : start + chunk_size]
+        left = send_chunk(chunk, control, concurrency)
+        done += len(chunk)
+        update_progress_artifact(artifact_id=progress, progress=100.0 * done / total)
+        if left or control.halted:
+            control.held["halted"] += left + (total - done)
+            break
+    if total == 0:
+        update_progress_artifact(artifact_id=progress, progress=100.0)

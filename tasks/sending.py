@@ -1,0 +1,273 @@
+"""Sending, exactly once: Reserved in the ledger before the provider call, Sent or Failed after.
+
+A chunk of planned sends is worked in waves: the wave's rows are reserved in one store write,
+each send re-reads the lead's stop flags right before the call, and the wave's outcomes and lead
+updates are one store write. A send whose answer never came stays Reserved for reconciliation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlencode
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.runtime import services
+from uysp.errors import (
+    ConfigurationError,
+    LinkError,
+    OutcomeUnknownError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
+from uysp.models import (
+    ErrorClass,
+    Lead,
+    LedgerEntry,
+    LedgerStatus,
+    ProcessingStatus,
+    SmsStatus,
+    StopReason,
+)
+from uysp.phones import mask
+from uysp.planning import PlannedSend
+from uysp.ports import Services
+from uysp.segments import segment_count
+from uysp.sequence import MAX_STEPS
+from uysp.templates import render
+
+log = logging.getLogger(__name__)
+WAVE = 10  # rows per store write: Airtable's batch size
+
+
+@dataclass
+class RunControl:
+    """What the chunks of one run share: tallies, the error-rate brake and the halt flag."""
+
+    run_id: str
+    error_rate_pause: float
+    min_attempts: int
+    test_mode: bool = False
+    test_phone: str | None = None
+    booking_url: str | None = None
+    attempts: int = 0
+    sent: int = 0
+    segments: int = 0
+    credits: float = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    held: Counter[str] = field(default_factory=Counter)
+    unknown_keys: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    halt_reason: str | None = None
+    auto_paused: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def halted(self) -> bool:
+        return self.halt_reason is not None
+
+    def halt(self, reason: str) -> None:
+        with self._lock:
+            self.halt_reason = self.halt_reason or reason
+
+    def tally(self, outcome: SendOutcome) -> None:
+        with self._lock:
+            if outcome.skipped:
+                self.held[outcome.skipped] += 1
+                return
+            self.attempts += 1
+            if outcome.entry.status == LedgerStatus.SENT:
+                self.sent += 1
+                self.segments += outcome.entry.segments or 0
+                self.credits += outcome.entry.credits or 0
+            elif outcome.entry.status == LedgerStatus.RESERVED:
+                self.failed["outcome_unknown"] += 1
+                self.unknown_keys.append(outcome.entry.send_key)
+            else:
+                self.failed[outcome.entry.error_class or "error"] += 1
+            if outcome.error and len(self.errors) < 20:
+                self.errors.append(outcome.error)
+            failures = sum(self.failed.values())
+            if (
+                self.attempts >= self.min_attempts
+                and failures / self.attempts > self.error_rate_pause
+                and not self.halt_reason
+            ):
+                self.halt_reason = (
+                    f"error rate {failures}/{self.attempts} passed {self.error_rate_pause:.0%}"
+                )
+                self.auto_paused = True
+
+
+@dataclass
+class SendOutcome:
+    entry: LedgerEntry
+    lead_update: dict = field(default_factory=dict)
+    error: str | None = None
+    skipped: str | None = None  # a gate reason when the send was not attempted
+
+
+def booking_link(base_url: str | None, campaign: str, lead_id: str) -> str:
+    query = urlencode({"utm_source": "sms", "utm_campaign": campaign, "utm_content": lead_id})
+    base = base_url or "https://calendly.com/"
+    return f"{base}{'&' if '?' in base else '?'}{query}"
+
+
+def sent_lead_update(lead: Lead, entry: LedgerEntry) -> dict:
+    """The lead fields a delivered-to-provider text moves forward (never backwards)."""
+    step = max(lead.sequence_position, entry.step)
+    return {
+        "sequence_position": step,
+        "sent_count": lead.sent_count + 1,
+        "last_sent_at": entry.sent_at,
+        "variant": entry.variant,
+        "campaign_id": entry.campaign_id,
+        "sms_status": SmsStatus.SENT,
+        "processing_status": (
+            ProcessingStatus.COMPLETE if step >= MAX_STEPS else ProcessingStatus.IN_SEQUENCE
+        ),
+    }
+
+
+def failed_lead_update(lead: Lead, exc: SendError, now: datetime) -> dict:
+    log_line = f"{now:%Y-%m-%d %H:%M} {exc}"
+    update: dict = {"error_log": log_line}
+    if isinstance(exc, PermanentSendError):
+        stopped_by_person = exc.stop_reason == StopReason.STOP
+        update |= {
+            "sms_stop": True,
+            "stop_reason": exc.stop_reason,
+            "sms_status": SmsStatus.FAILED,
+            "processing_status": (
+                ProcessingStatus.STOPPED if stopped_by_person else ProcessingStatus.FAILED
+            ),
+        }
+        if not stopped_by_person:
+            update["phone_valid"] = False
+    return update
+
+
+def send_one(svc: Services, control: RunControl, entry: LedgerEntry, lead: Lead) -> SendOutcome:
+    if not control.test_mode and svc.store.stopped_among([lead.id]):
+        entry = entry.model_copy(
+            update={
+                "status": LedgerStatus.FAILED,
+                "error_class": ErrorClass.NOT_SENT,
+                "error": "stopped before send",
+            }
+        )
+        return SendOutcome(entry, skipped="stopped_mid_run")
+    now = svc.clock.now()
+    try:
+        receipt = svc.gateway.send(entry.phone, entry.text or "", first_name=lead.first_name)
+    except OutcomeUnknownError as exc:
+        return SendOutcome(entry, error=f"{mask(entry.phone)}: {exc}")
+    except (PermanentSendError, TransientSendError, ConfigurationError) as exc:
+        failed = entry.model_copy(
+            update={
+                "status": LedgerStatus.FAILED,
+                "error_class": exc.error_class,
+                "error": str(exc),
+            }
+        )
+        if isinstance(exc, ConfigurationError):
+            control.halt(f"configuration error: {exc}")
+        update = {} if control.test_mode else failed_lead_update(lead, exc, now)
+        return SendOutcome(failed, update, error=f"{mask(entry.phone)}: {exc}")
+    except Exception as exc:  # unclassified: it may have gone out, so it is not retried blindly
+        log.exception("unclassified send error for %s", mask(entry.phone))
+        return SendOutcome(entry, error=f"{mask(entry.phone)}: {type(exc).__name__}: {exc}")
+    sent = entry.model_copy(
+        update={
+            "status": LedgerStatus.SENT,
+            "provider_message_id": receipt.message_id,
+            "segments": receipt.segments or entry.segments,
+            "credits": receipt.credits,
+            "sent_at": now,
+        }
+    )
+    return SendOutcome(sent, {} if control.test_mode else sent_lead_update(lead, sent))
+
+
+def _prepare(
+    svc: Services, control: RunControl, send: PlannedSend
+) -> tuple[LedgerEntry, dict] | str:
+    """The ledger row for one planned send, creating its tracking link if it has none.
+    Returns a gate reason instead when the send must wait."""
+    lead = send.lead
+    link_fields: dict = {}
+    link = lead.short_link_url
+    if not link:
+        target = booking_link(control.booking_url, send.template.campaign, lead.id)
+        try:
+            short = svc.shortener.create(target, lead_id=lead.id, campaign=send.template.campaign)
+        except LinkError as exc:
+            log.warning("link for lead %s failed: %s", lead.id, exc)
+            return "link_failed"
+        link, link_fields = short.url, {"short_link_id": short.id, "short_link_url": short.url}
+    text = render(send.template, lead, link)
+    key = f"test:{send.key}" if control.test_mode else send.key
+    entry = LedgerEntry(
+        send_key=key,
+        status=LedgerStatus.RESERVED,
+        event="test" if control.test_mode else "send",
+        lead_id=lead.id,
+        phone=control.test_phone if control.test_mode else send.phone,
+        campaign_id=send.template.campaign,
+        step=send.step,
+        variant=send.variant,
+        text=text,
+        segments=segment_count(text),
+        reserved_at=svc.clock.now(),
+    )
+    return entry, link_fields
+
+
+def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], pool) -> None:
+    prepared: dict[str, tuple[LedgerEntry, PlannedSend]] = {}
+    link_updates: dict[str, dict] = {}
+    for send, result in zip(wave, pool.map(lambda s: _prepare(svc, control, s), wave), strict=True):
+        if isinstance(result, str):
+            control.held[result] += 1
+            continue
+        entry, link_fields = result
+        prepared[entry.send_key] = (entry, send)
+        if link_fields and not control.test_mode:
+            link_updates[send.lead.id] = link_fields
+    if link_updates:
+        svc.store.update_leads(link_updates)
+    reserved = svc.store.reserve_sends([entry for entry, _ in prepared.values()])
+    if len(reserved) < len(prepared):
+        with control._lock:
+            control.held["already_sent"] += len(prepared) - len(reserved)
+    jobs = [(entry, prepared[entry.send_key][1].lead) for entry in reserved]
+    outcomes = list(pool.map(lambda job: send_one(svc, control, *job), jobs))
+    finished = [o.entry for o in outcomes if o.entry.status != LedgerStatus.RESERVED]
+    lead_updates = {o.entry.lead_id: o.lead_update for o in outcomes if o.lead_update}
+    svc.store.record_sends(finished, lead_updates)
+    for outcome in outcomes:
+        control.tally(outcome)
+
+
+@task(name="send-chunk", cache_policy=NO_CACHE, retries=0)
+def send_chunk(sends: list[PlannedSend], control: RunControl, concurrency: int) -> int:
+    """Send one chunk; returns how many were left unsent because the run halted."""
+    svc = services()
+    if not svc.store.get_settings().sending_on:
+        control.halt("kill switch: SMS Sending is Paused")
+    left = 0
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
+        for start in range(0, len(sends), WAVE):
+            if control.halted:
+                left = len(sends) - start
+                break
+            send_wave(svc, control, sends[start : start + WAVE], pool)
+    return left
