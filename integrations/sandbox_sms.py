@@ -110,7 +110,9 @@ class SandboxGateway:
         return None
 
     # SmsGateway
-    def send(self, phone: str, text: str, *, first_name: str | None = None) -> SendReceipt:
+    def send(
+        self, phone: str, text: str, *, first_name: str | None = None, new_contact: bool = False
+    ) -> SendReceipt:
         failure = self._pick_failure(phone)
         if failure is not None and failure != Failure.DROPPED_AFTER_ACCEPT:
             raise _error(failure)

@@ -167,7 +167,9 @@ def send_one(svc: Services, control: RunControl, entry: LedgerEntry, lead: Lead)
         return SendOutcome(entry, skipped="stopped_mid_run")
     now = svc.clock.now()
     try:
-        receipt = svc.gateway.send(entry.phone, entry.text or "", first_name=lead.first_name)
+        receipt = svc.gateway.send(
+            entry.phone, entry.text or "", first_name=lead.first_name, new_contact=entry.step == 1
+        )
     except OutcomeUnknownError as exc:
         return SendOutcome(entry, error=f"{mask(entry.phone)}: {exc}")
     except (PermanentSendError, TransientSendError, ConfigurationError) as exc:

@@ -118,8 +118,12 @@ class ProviderMessage:
 
 @runtime_checkable
 class SmsGateway(Protocol):
-    def send(self, phone: str, text: str, *, first_name: str | None = None) -> SendReceipt:
-        """Send one text. Raises uysp.errors.SendError subclasses for classified failures."""
+    def send(
+        self, phone: str, text: str, *, first_name: str | None = None, new_contact: bool = False
+    ) -> SendReceipt:
+        """Send one text. `new_contact` is set on a lead's first step, when a provider with a
+        contact book should create the contact first. Raises uysp.errors.SendError subclasses
+        for classified failures; OutcomeUnknownError when the request may have gone out."""
         ...
 
     def message_log(self, phone: str, since: datetime) -> list[ProviderMessage] | None:
