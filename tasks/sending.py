@@ -244,8 +244,6 @@ def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], p
         prepared[entry.send_key] = (entry, send)
         if link_fields and not control.test_mode:
             link_updates[send.lead.id] = link_fields
-    if link_updates:
-        svc.store.update_leads(link_updates)
     reserved = svc.store.reserve_sends([entry for entry, _ in prepared.values()])
     if len(reserved) < len(prepared):
         with control._lock:
@@ -253,7 +251,13 @@ def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], p
     jobs = [(entry, prepared[entry.send_key][1].lead) for entry in reserved]
     outcomes = list(pool.map(lambda job: send_one(svc, control, *job), jobs))
     finished = [o.entry for o in outcomes if o.entry.status != LedgerStatus.RESERVED]
-    lead_updates = {o.entry.lead_id: o.lead_update for o in outcomes if o.lead_update}
+    # New links ride along with the outcome write: one store write per wave, not two.
+    lead_updates = link_updates
+    for outcome in outcomes:
+        if outcome.lead_update:
+            lead_updates[outcome.entry.lead_id] = (
+                link_updates.get(outcome.entry.lead_id, {}) | outcome.lead_update
+            )
     svc.store.record_sends(finished, lead_updates)
     for outcome in outcomes:
         control.tally(outcome)

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     calendly_signing_key: SecretStr | None = None
 
     # Scheduler policy
-    chunk_size: int = Field(50, ge=1, le=1000, description="leads per send task run")
+    chunk_size: int = Field(100, ge=1, le=1000, description="leads per send task run")
     send_concurrency: int = Field(4, ge=1, le=32, description="provider calls in flight per run")
     credit_floor: float = Field(0, ge=0, description="no sending below this credit balance")
     error_rate_pause: float = Field(0.05, gt=0, le=1)
