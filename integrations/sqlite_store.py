@@ -7,7 +7,9 @@ transaction. `synchronous=FULL` makes a Reserved row durable before the provider
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import sqlite3
 import string
 import threading
@@ -280,24 +282,47 @@ class SqliteStore:
 
 
 class SqliteRunLock:
-    """A lease in the shared SQLite file: holds across processes on one machine."""
+    """A lease in the shared SQLite file: holds across processes on one machine.
+
+    The holder is recorded with its host and pid, so a lease left by a killed process is taken
+    over at once instead of blocking every send until it expires."""
 
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
 
     def acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
         now = datetime.now(UTC).timestamp()  # leases expire in real time, even in simulations
+        holder = _holder(owner)
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT owner, expires_at FROM locks WHERE name = ?", (name,)
             ).fetchone()
-            if row and row["owner"] != owner and row["expires_at"] > now:
+            if row and row["owner"] != holder and row["expires_at"] > now and _alive(row["owner"]):
                 return False
             conn.execute(
-                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, owner, now + ttl_seconds)
+                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, holder, now + ttl_seconds)
             )
         return True
 
     def release(self, name: str, owner: str) -> None:
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+            conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, _holder(owner)))
+
+
+def _holder(owner: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{owner}"
+
+
+def _alive(holder: str) -> bool:
+    """False only when the holder ran on this host and its process is gone."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

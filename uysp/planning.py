@@ -141,7 +141,8 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
     """Hold planned sends the ledger contradicts: a step already sent (or maybe sent) while the
     lead's fields say otherwise, or a text in the last 24 hours the lead does not show. The
     lead is repaired from the ledger, so a lost store write never causes a second text; a
-    position repaired for want of a last-sent time takes the ledger's time when it has one."""
+    position repaired for want of a last-sent time takes the ledger's time when it has one.
+    A lead with an Unknown row waits for a person: we cannot tell what it last received."""
     by_lead: dict[str, list[LedgerEntry]] = {}
     for row in rows:
         if row.status in SENT_OR_MAYBE:
@@ -156,7 +157,9 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
         taken = [r for r in by_lead.get(send.lead.id, []) if r.campaign_id == campaign]
         times = [t for r in taken if (t := r.sent_at or r.reserved_at)]
         latest = max(times, default=None)
-        if any(r.step >= send.step for r in taken):
+        if any(r.status == LedgerStatus.UNKNOWN for r in taken):
+            plan.hold("unknown_outcome", f"lead {send.lead.id}: a send awaits review")
+        elif any(r.step >= send.step for r in taken):
             plan.hold("already_sent", f"lead {send.lead.id}: step {send.step} is in the ledger")
             plan.repairs[send.lead.id] = _repair_from_ledger(taken, now)
         elif latest is not None and now - latest < MIN_GAP:
