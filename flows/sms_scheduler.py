@@ -26,6 +26,7 @@ from tasks.scheduling import (
     reconcile_reserved,
     release_run_lock,
     repair_leads,
+    settle_credits,
 )
 from tasks.sending import RunControl, send_chunk
 from uysp.planning import Plan, RunParams
@@ -148,6 +149,8 @@ def sms_scheduler(
             if control.test_mode and not control.test_phone:
                 control.halt("test mode needs a Test Phone in Settings")
             _send(plan, control, config.chunk_size, config.send_concurrency)
+            svc.gateway.flush()
+            summary["credits_left"] = settle_credits(control.credits, config.credit_alert_below)
             if control.unknown_keys:
                 summary["reconciled_after"] = vars(
                     reconcile_reserved(config.reconcile_grace_seconds, keys=control.unknown_keys)

@@ -143,6 +143,9 @@ class SandboxGateway:
         spent = self.db.query("SELECT COALESCE(SUM(credits), 0) AS spent FROM sandbox_outbox")
         return self.starting_credits - spent[0]["spent"]
 
+    def flush(self) -> None:
+        """Nothing is batched in the sandbox."""
+
     def outbox(self) -> list[ProviderMessage]:
         rows = self.db.query("SELECT * FROM sandbox_outbox ORDER BY sent_at")
         return [

@@ -182,7 +182,7 @@ class SimpleTextingGateway:
         return None  # the v2 API publishes no balance; the ledger's credits are the record
 
     # Contacts
-    def flush_contacts(self) -> None:
+    def flush(self) -> None:
         """Write the contact names still waiting for a batch; call it when a send phase ends."""
         with self._lock:
             pending, self._pending = self._pending, []
@@ -190,7 +190,7 @@ class SimpleTextingGateway:
             self._write_batch(batch)
 
     def close(self) -> None:
-        self.flush_contacts()
+        self.flush()
         self.http.close()
 
     def _contact_needs_writing(self, phone: str, first_name: str | None, first_step: bool) -> bool:

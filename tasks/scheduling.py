@@ -150,9 +150,36 @@ def plan_batch(params: RunParams, campaign_tz: str, link_placeholder: str) -> Pl
         params,
         sent_today=len(counted),
         segments_today=sum(r.segments or 0 for r in counted),
-        credits_remaining=svc.gateway.credits_remaining(),
+        credits_remaining=credit_balance(svc),
     )
     return plan
+
+
+def credit_balance(svc: Services) -> float | None:
+    """The provider's own balance when it reports one, else the Settings row's running one."""
+    reported = svc.gateway.credits_remaining()
+    return reported if reported is not None else svc.store.get_settings().credits_remaining
+
+
+@task(name="settle-credits", cache_policy=NO_CACHE)
+def settle_credits(spent: float, alert_below: float) -> float | None:
+    """Lower the running balance by this run's spend and alert when it runs low."""
+    svc = services()
+    if svc.gateway.credits_remaining() is None:
+        kept = svc.store.get_settings().credits_remaining
+        if kept is not None and spent:
+            svc.store.update_settings(credits_remaining=kept - spent)
+    balance = credit_balance(svc)
+    if balance is not None and balance < alert_below:
+        svc.notifier.notify(
+            "alerts",
+            Notice(
+                f"SMS credits low: {balance:,.0f} left",
+                [f"alert below {alert_below:,.0f}"],
+                level="warning",
+            ),
+        )
+    return balance
 
 
 @task(name="repair-leads", cache_policy=NO_CACHE)

@@ -147,6 +147,8 @@ class CampaignSettings(_Record):
     send_start_hour: int = Field(9, alias="Send Start Hour")
     send_end_hour: int = Field(20, alias="Send End Hour")
     send_weekdays: str = Field("Mon,Tue,Wed,Thu,Fri", alias="Send Weekdays")
+    # For providers that do not report a balance: set on top-up, lowered by each run's spend.
+    credits_remaining: float | None = Field(None, alias="Credits Remaining")
 
     @property
     def sending_on(self) -> bool:

@@ -131,7 +131,11 @@ class SmsGateway(Protocol):
         ...
 
     def credits_remaining(self) -> float | None:
-        """The account's credit balance, or None if unknown."""
+        """The account's credit balance, or None if the provider does not tell."""
+        ...
+
+    def flush(self) -> None:
+        """Finish side work batched across sends (contact names); called after a send phase."""
         ...
 
 

@@ -42,12 +42,18 @@ class Settings(BaseSettings):
     simpletexting_api_url: str = "https://api-app2.simpletexting.com/v2"
     simpletexting_account_phone: str | None = None
     simpletexting_webhook_token: SecretStr | None = None
+    simpletexting_rate_per_second: float = Field(10, gt=0, description="requests/s, all workers")
+    simpletexting_contact_batch_size: int = Field(
+        100, ge=1, le=500, description="contact names per batch write; 1 = upsert before each send"
+    )
 
     # Switchy
     switchy_token: SecretStr | None = None
     switchy_api_url: str = "https://api.switchy.io"
     switchy_graphql_url: str = "https://graphql.switchy.io/v1/graphql"
     switchy_domain: str = "hi.switchy.io"
+    switchy_links_per_hour: float = Field(3600, gt=0)
+    switchy_fallback: Literal["none", "local"] = "none"
 
     # Slack
     slack_token: SecretStr | None = None
@@ -55,6 +61,7 @@ class Settings(BaseSettings):
     slack_channel_alerts: str = "#uysp-alerts"
     slack_channel_daily: str = "#uysp-daily"
     slack_channel_sales: str = "#uysp-sales"
+    slack_rate_per_second: float = Field(1, gt=0)
 
     # Calendly
     calendly_signing_key: SecretStr | None = None
@@ -63,6 +70,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(100, ge=1, le=1000, description="leads per send task run")
     send_concurrency: int = Field(4, ge=1, le=32, description="provider calls in flight per run")
     credit_floor: float = Field(0, ge=0, description="no sending below this credit balance")
+    credit_alert_below: float = Field(1000, ge=0, description="alert when the balance is lower")
     error_rate_pause: float = Field(0.05, gt=0, le=1)
     error_rate_min_attempts: int = Field(20, ge=1)
     reconcile_grace_seconds: float = Field(

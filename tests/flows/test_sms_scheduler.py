@@ -414,3 +414,25 @@ async def _artifacts_of(flow_run_id) -> list[dict]:
     async with get_client() as client:
         response = await client.request("POST", "/artifacts/filter", json=body)
     return response.json()
+
+
+def test_credits_falling_under_1000_alert(installed):
+    svc = installed
+    seed_campaign(svc.store)
+    svc.store.add_leads(make_lead(n) for n in range(10))
+    svc.gateway.starting_credits = 1005
+    summary = run()
+    assert summary["sent"] == 10
+    assert summary["credits_left"] == 995
+    assert any("credits low" in n.title for _, n in svc.notifier.sent)
+
+
+def test_credit_floor_holds_sends(installed, config):
+    config(credit_floor=1000)
+    svc = installed
+    seed_campaign(svc.store)
+    svc.store.add_leads(make_lead(n) for n in range(10))
+    svc.gateway.starting_credits = 1003
+    summary = run()
+    assert summary["sent"] == 3
+    assert summary["held"] == {"credit_floor": 7}
