@@ -44,6 +44,14 @@ class LocalShortener:
             return ShortLink(id=alias, url=f"{self.base_url}/{alias}")
         raise LinkError(f"no free alias for lead {lead_id} after 10 draws")
 
+    def record_click(self, alias: str, *, user_agent: str, method: str, counted: bool) -> None:
+        """Keep every hit; `counted` is False for HEAD requests and link-preview bots."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO clicks (alias, at, user_agent, method, counted) VALUES (?, ?, ?, ?, ?)",
+                (alias, to_sql(self.clock.now()), user_agent, method, int(counted)),
+            )
+
     def clicks(self, link_ids: Sequence[str]) -> dict[str, int]:
         counts = {alias: 0 for alias in link_ids}
         for start in range(0, len(link_ids), 500):
