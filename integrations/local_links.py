@@ -48,7 +48,8 @@ class LocalShortener:
         """Keep every hit; `counted` is False for HEAD requests and link-preview bots."""
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO clicks (alias, at, user_agent, method, counted) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO clicks (alias, at, user_agent, method, counted)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (alias, to_sql(self.clock.now()), user_agent, method, int(counted)),
             )
 
