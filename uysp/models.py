@@ -7,7 +7,7 @@ it back. Python code uses the snake_case attribute names.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -63,6 +63,15 @@ class ErrorClass(StrEnum):
 
 class _Record(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", use_enum_values=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        """A time without a zone (a date-only cell, a CSV value) is read as UTC, so every time
+        compares with the clock's."""
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     def airtable_fields(self, *, exclude: set[str] | None = None) -> dict[str, Any]:
         """The record as Airtable fields: aliases as keys, None dropped, times as ISO text."""

@@ -154,8 +154,10 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
     kept = []
     for send in plan.sends:
         campaign = send.template.campaign
-        taken = [r for r in by_lead.get(send.lead.id, []) if r.campaign_id == campaign]
-        times = [t for r in taken if (t := r.sent_at or r.reserved_at)]
+        every = by_lead.get(send.lead.id, [])
+        taken = [r for r in every if r.campaign_id == campaign]
+        # The 24-hour rule is per person, whatever campaign texted them last.
+        times = [t for r in every if (t := r.sent_at or r.reserved_at)]
         latest = max(times, default=None)
         if any(r.status == LedgerStatus.UNKNOWN for r in taken):
             plan.hold("unknown_outcome", f"lead {send.lead.id}: a send awaits review")
@@ -166,7 +168,8 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
             plan.hold(
                 "within_24h", f"lead {send.lead.id}: ledger has a text at {latest:%Y-%m-%d %H:%M}"
             )
-            plan.repairs[send.lead.id] = _repair_from_ledger(taken, now)
+            repair = _repair_from_ledger(taken, now) if taken else {}
+            plan.repairs[send.lead.id] = repair | {"last_sent_at": latest}
         else:
             kept.append(send)
     plan.sends = kept
