@@ -13,32 +13,29 @@ import argparse
 import asyncio
 import json
 import resource
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from prefect.client.orchestration import get_client  # noqa: E402
-from prefect.settings import (  # noqa: E402
+from prefect.client.orchestration import get_client
+from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_LOGGING_LEVEL,
     PREFECT_SERVER_ANALYTICS_ENABLED,
     temporary_settings,
 )
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness
 
-from flows.sms_scheduler import sms_scheduler  # noqa: E402
-from integrations.clock import SimulatedClock  # noqa: E402
-from integrations.console import ConsoleNotifier  # noqa: E402
-from integrations.local_links import LocalShortener  # noqa: E402
-from integrations.sandbox_sms import SandboxGateway  # noqa: E402
-from integrations.sqlite_store import SqliteDatabase, SqliteRunLock, SqliteStore  # noqa: E402
-from tasks.runtime import using  # noqa: E402
-from uysp.models import Lead, ProcessingStatus, Template  # noqa: E402
-from uysp.ports import Services  # noqa: E402
+from flows.sms_scheduler import sms_scheduler
+from integrations.clock import SimulatedClock
+from integrations.console import ConsoleNotifier
+from integrations.local_links import LocalShortener
+from integrations.sandbox_sms import SandboxGateway
+from integrations.sqlite_store import SqliteDatabase, SqliteRunLock, SqliteStore
+from tasks.runtime import using
+from uysp.models import Lead, ProcessingStatus, Template
+from uysp.ports import Services
 
 START = datetime(2026, 11, 17, 16, 0, tzinfo=UTC)  # Tuesday 11:00 in New York
 
