@@ -25,7 +25,7 @@ CREATE INDEX IF NOT EXISTS clicks_alias ON clicks (alias);
 
 class LocalShortener:
     def __init__(self, db: SqliteDatabase, clock: Clock, base_url: str) -> None:
-        self.db = db
+        self.db = db.relaxed()
         self.clock = clock
         self.base_url = base_url.rstrip("/")
         db.apply_schema(LINKS_SCHEMA)

@@ -76,7 +76,7 @@ class SandboxGateway:
         failure_rate: float = 0.0,
         seed: int | None = None,
     ) -> None:
-        self.db = db
+        self.db = db.relaxed()
         self.clock = clock
         self.starting_credits = starting_credits
         self.failure_rate = failure_rate

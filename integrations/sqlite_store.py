@@ -81,10 +81,16 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[An
 class SqliteDatabase:
     """One SQLite file shared by the store, the lock, the local shortener and the inbox."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
+        self.synchronous = synchronous
         self._local = threading.local()
         self.apply_schema(SCHEMA)
+
+    def relaxed(self) -> SqliteDatabase:
+        """The same file with synchronous=NORMAL: in WAL mode a commit still survives a killed
+        process, only not a power cut. For the stand-ins (outbox, links), not the ledger."""
+        return SqliteDatabase(self.path, synchronous="NORMAL")
 
     def apply_schema(self, script: str) -> None:
         """Create tables and indexes if missing (executescript commits on its own)."""
@@ -96,7 +102,7 @@ class SqliteDatabase:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=60000")
             self._local.conn = conn
         return conn
