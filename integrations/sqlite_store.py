@@ -194,6 +194,30 @@ class SqliteStore:
             leads.extend(Lead.model_validate(dict(r)) for r in rows)
         return leads
 
+    def find_leads(
+        self,
+        *,
+        ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> list[Lead]:
+        found: dict[str, Lead] = {}
+        for column, values in (("id", ids), ("email", emails), ("phone", phones)):
+            values = [v.strip().lower() if column == "email" else v for v in values if v]
+            for chunk in _chunks(values):
+                marks = ", ".join("?" for _ in chunk)
+                match = "LOWER(email)" if column == "email" else column
+                rows = self.db.query(f"SELECT * FROM leads WHERE {match} IN ({marks})", chunk)
+                found.update((r["id"], Lead.model_validate(dict(r))) for r in rows)
+        return list(found.values())
+
+    def leads_with_links(self, sent_since: datetime) -> list[Lead]:
+        rows = self.db.query(
+            "SELECT * FROM leads WHERE short_link_id IS NOT NULL AND last_sent_at >= ?",
+            (to_sql(sent_since),),
+        )
+        return [Lead.model_validate(dict(r)) for r in rows]
+
     def stopped_among(self, lead_ids: Sequence[str]) -> set[str]:
         stopped: set[str] = set()
         for chunk in _chunks(list(lead_ids)):
@@ -247,6 +271,15 @@ class SqliteStore:
         with self.db.transaction() as conn:
             self._update_ledger(conn, entries)
             self._update_leads(conn, lead_updates)
+
+    def ledger_by_message_ids(self, message_ids: Sequence[str]) -> list[LedgerEntry]:
+        rows: list[sqlite3.Row] = []
+        for chunk in _chunks(list(message_ids)):
+            marks = ", ".join("?" for _ in chunk)
+            rows += self.db.query(
+                f"SELECT * FROM ledger WHERE provider_message_id IN ({marks})", chunk
+            )
+        return [LedgerEntry.model_validate(dict(r)) for r in rows]
 
     def update_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         with self.db.transaction() as conn:

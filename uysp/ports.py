@@ -54,6 +54,20 @@ class LeadStore(Protocol):
 
     def get_leads(self, lead_ids: Sequence[str]) -> list[Lead]: ...
 
+    def find_leads(
+        self,
+        *,
+        ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> list[Lead]:
+        """Leads matching any of these ids, emails (case-insensitive) or E.164 phones."""
+        ...
+
+    def leads_with_links(self, sent_since: datetime) -> list[Lead]:
+        """Leads with a tracking link whose last text is at or after `sent_since`."""
+        ...
+
     def stopped_among(self, lead_ids: Sequence[str]) -> set[str]:
         """Ids among these whose texting must not go on (stopped, booked, or out of sequence)."""
         ...
@@ -83,6 +97,10 @@ class LeadStore(Protocol):
         lead_ids: Sequence[str] | None = None,
     ) -> list[LedgerEntry]:
         """Ledger rows filtered by status, reservation time and lead."""
+        ...
+
+    def ledger_by_message_ids(self, message_ids: Sequence[str]) -> list[LedgerEntry]:
+        """Ledger rows by the provider's message id, for delivery receipts."""
         ...
 
     def update_ledger(self, entries: Sequence[LedgerEntry]) -> None:

@@ -173,3 +173,38 @@ def test_ledger_rows_filter_by_status_time_and_lead(store):
         "recA",
         "recC",
     }
+
+
+def test_find_leads_by_id_email_any_case_and_phone(store):
+    one, two, three = store.add_leads(
+        [lead(1, email="Ann@Example.com"), lead(2), lead(3, email="c@example.com")]
+    )
+    assert {x.id for x in store.find_leads(ids=[one.id])} == {one.id}
+    assert {x.id for x in store.find_leads(emails=["ann@example.COM"])} == {one.id}
+    assert {x.id for x in store.find_leads(phones=[two.phone])} == {two.id}
+    found = store.find_leads(ids=[one.id], emails=["c@example.com"], phones=[one.phone])
+    assert sorted(x.id for x in found) == sorted([one.id, three.id])
+    assert store.find_leads(emails=["nobody@example.com"]) == []
+
+
+def test_leads_with_links_in_the_tracking_window(store):
+    recent, old, unlinked = store.add_leads([lead(1), lead(2), lead(3)])
+    store.update_leads(
+        {
+            recent.id: {"short_link_id": "aaa111", "last_sent_at": START},
+            old.id: {"short_link_id": "bbb222", "last_sent_at": START - timedelta(days=40)},
+            unlinked.id: {"last_sent_at": START},
+        }
+    )
+    found = store.leads_with_links(START - timedelta(days=30))
+    assert [x.id for x in found] == [recent.id]
+
+
+def test_ledger_by_provider_message_id(store):
+    rows = store.reserve_sends([entry("recA"), entry("recB")])
+    store.record_sends(
+        [rows[0].model_copy(update={"status": LedgerStatus.SENT, "provider_message_id": "m-1"})],
+        {},
+    )
+    (found,) = store.ledger_by_message_ids(["m-1", "m-unknown"])
+    assert found.lead_id == "recA"
