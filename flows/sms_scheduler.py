@@ -7,6 +7,7 @@ of `chunk_size` leads per task run (10,000 leads make 200 task runs, not 10,000)
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -16,6 +17,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from pydantic import Field
 
@@ -148,7 +150,7 @@ def sms_scheduler(
             )
             if control.test_mode and not control.test_phone:
                 control.halt("test mode needs a Test Phone in Settings")
-            _send(plan, control, config.chunk_size, config.send_concurrency)
+            _send(plan, control, config.chunk_size, config.send_concurrency, config.parallel_chunks)
             svc.gateway.flush()
             summary["credits_left"] = settle_credits(control.credits, config.credit_alert_below)
             if control.unknown_keys:
@@ -182,17 +184,25 @@ def sms_scheduler(
             release_run_lock(owner)
 
 
-def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int) -> None:
-    total = len(plan.sends)
+def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int, parallel: int):
+    """Send the plan in chunk task runs, `parallel` of them in flight so one chunk's store
+    writes overlap another's provider calls; a halt stops new chunks from starting."""
+    pending = deque(
+        plan.sends[start : start + chunk_size] for start in range(0, len(plan.sends), chunk_size)
+    )
+    total, done = len(plan.sends), 0
     progress = create_progress_artifact(progress=0.0, description=f"sending {total} texts")
-    done = 0
-    for start in range(0, total, chunk_size):
-        chunk = plan.sends[start : start + chunk_size]
-        left = send_chunk(chunk, control, concurrency)
-        done += len(chunk)
+    running: deque[tuple[PrefectFuture, int]] = deque()
+    while pending or running:
+        while pending and len(running) < parallel and not control.halted:
+            chunk = pending.popleft()
+            running.append((send_chunk.submit(chunk, control, concurrency), len(chunk)))
+        future, size = running.popleft()
+        control.hold("halted", future.result())
+        done += size
         update_progress_artifact(artifact_id=progress, progress=100.0 * done / total)
-        if left or control.halted:
-            control.held["halted"] += left + (total - done)
-            break
+        if control.halted and pending:
+            control.hold("halted", sum(len(chunk) for chunk in pending))
+            pending.clear()
     if total == 0:
         update_progress_artifact(artifact_id=progress, progress=100.0)

@@ -78,6 +78,11 @@ class RunControl:
         with self._lock:
             self.halt_reason = self.halt_reason or reason
 
+    def hold(self, reason: str, count: int = 1) -> None:
+        if count:
+            with self._lock:
+                self.held[reason] += count
+
     def tally(self, outcome: SendOutcome) -> None:
         with self._lock:
             if outcome.skipped:
@@ -155,16 +160,17 @@ def failed_lead_update(lead: Lead, exc: SendError, now: datetime) -> dict:
     return update
 
 
+def _not_sent(entry: LedgerEntry, why: str, reason: str) -> SendOutcome:
+    """Release a reservation that was never attempted: a later run may take the key again."""
+    update = {"status": LedgerStatus.FAILED, "error_class": ErrorClass.NOT_SENT, "error": why}
+    return SendOutcome(entry.model_copy(update=update), skipped=reason)
+
+
 def send_one(svc: Services, control: RunControl, entry: LedgerEntry, lead: Lead) -> SendOutcome:
+    if control.halted:
+        return _not_sent(entry, f"run halted: {control.halt_reason}", "halted")
     if not control.test_mode and svc.store.stopped_among([lead.id]):
-        entry = entry.model_copy(
-            update={
-                "status": LedgerStatus.FAILED,
-                "error_class": ErrorClass.NOT_SENT,
-                "error": "stopped before send",
-            }
-        )
-        return SendOutcome(entry, skipped="stopped_mid_run")
+        return _not_sent(entry, "stopped before send", "stopped_mid_run")
     now = svc.clock.now()
     try:
         receipt = svc.gateway.send(
@@ -238,7 +244,7 @@ def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], p
     link_updates: dict[str, dict] = {}
     for send, result in zip(wave, pool.map(lambda s: _prepare(svc, control, s), wave), strict=True):
         if isinstance(result, str):
-            control.held[result] += 1
+            control.hold(result)
             continue
         entry, link_fields = result
         prepared[entry.send_key] = (entry, send)
@@ -246,8 +252,7 @@ def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], p
             link_updates[send.lead.id] = link_fields
     reserved = svc.store.reserve_sends([entry for entry, _ in prepared.values()])
     if len(reserved) < len(prepared):
-        with control._lock:
-            control.held["already_sent"] += len(prepared) - len(reserved)
+        control.hold("already_sent", len(prepared) - len(reserved))
     jobs = [(entry, prepared[entry.send_key][1].lead) for entry in reserved]
     outcomes = list(pool.map(lambda job: send_one(svc, control, *job), jobs))
     finished = [o.entry for o in outcomes if o.entry.status != LedgerStatus.RESERVED]

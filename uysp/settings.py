@@ -68,7 +68,8 @@ class Settings(BaseSettings):
 
     # Scheduler policy
     chunk_size: int = Field(100, ge=1, le=1000, description="leads per send task run")
-    send_concurrency: int = Field(4, ge=1, le=32, description="provider calls in flight per run")
+    send_concurrency: int = Field(4, ge=1, le=32, description="provider calls in flight per chunk")
+    parallel_chunks: int = Field(2, ge=1, le=8, description="chunk task runs in flight per run")
     credit_floor: float = Field(0, ge=0, description="no sending below this credit balance")
     credit_alert_below: float = Field(1000, ge=0, description="alert when the balance is lower")
     error_rate_pause: float = Field(0.05, gt=0, le=1)
