@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -23,16 +24,14 @@ from pydantic import Field
 
 from tasks.runtime import services
 from tasks.scheduling import (
-    acquire_run_lock,
     plan_batch,
     reconcile_reserved,
-    release_run_lock,
     repair_leads,
     settle_credits,
 )
 from tasks.sending import RunControl, send_chunk
 from uysp.planning import Plan, RunParams
-from uysp.ports import Notice
+from uysp.ports import SEND_LOCK, Notice
 from uysp.settings import get_settings
 
 HARD_BATCH_CAP = 100
@@ -117,11 +116,16 @@ def sms_scheduler(
         return summary
 
     owner = str(flow_run.get_id() or f"local-{time.time_ns()}")
-    if not dry_run and not acquire_run_lock(owner, config.run_lock_ttl_seconds):
-        summary |= {"status": "skipped", "halt_reason": "another scheduler run holds the send lock"}
-        logger.warning("another run holds %s; this run sends nothing", "the send lock")
-        return summary
-    try:
+    lock = (
+        nullcontext(True)
+        if dry_run
+        else svc.lock.hold(SEND_LOCK, owner, config.run_lock_ttl_seconds)
+    )
+    with lock as held:
+        if not held:
+            summary |= {"status": "skipped", "halt_reason": "another run holds the send lock"}
+            logger.warning("another scheduler run holds the send lock; this run sends nothing")
+            return summary
         if not dry_run:
             summary["reconciled"] = vars(reconcile_reserved(config.reconcile_grace_seconds))
         params = RunParams(
@@ -140,48 +144,54 @@ def sms_scheduler(
             summary |= {"status": "dry_run", "would_send": len(plan.sends)}
         else:
             repair_leads(plan.repairs)
-            control = RunControl(
-                run_id=owner,
-                error_rate_pause=config.error_rate_pause,
-                min_attempts=config.error_rate_min_attempts,
-                test_mode=store_settings.test_mode if test_mode is None else test_mode,
-                test_phone=store_settings.test_phone,
-                booking_url=store_settings.calendly_url,
-            )
-            if control.test_mode and not control.test_phone:
-                control.halt("test mode needs a Test Phone in Settings")
-            _send(plan, control, config.chunk_size, config.send_concurrency, config.parallel_chunks)
-            svc.gateway.flush()
-            summary["credits_left"] = settle_credits(control.credits, config.credit_alert_below)
-            if control.unknown_keys:
-                summary["reconciled_after"] = vars(
-                    reconcile_reserved(config.reconcile_grace_seconds, keys=control.unknown_keys)
-                )
-            if control.auto_paused:
-                svc.store.update_settings(sms_sending="Paused")
-                svc.notifier.notify(
-                    "alerts",
-                    Notice("SMS sending auto-paused", [control.halt_reason or ""], level="error"),
-                )
-            summary |= {
-                "sent": control.sent,
-                "segments": control.segments,
-                "credits": control.credits,
-                "failed": dict(control.failed),
-                "errors": control.errors,
-                "status": "halted" if control.halted else "completed",
-                "halt_reason": control.halt_reason,
-            }
-            plan.held.update(control.held)
-        summary["held"] = dict(plan.held)
-        summary["held_total"] = sum(plan.held.values())
-        summary["failed_total"] = sum(summary["failed"].values())
-        summary["wall_seconds"] = round(time.monotonic() - started, 3)
-        _publish(summary, plan)
-        return summary
-    finally:
-        if not dry_run:
-            release_run_lock(owner)
+            test_mode = store_settings.test_mode if test_mode is None else test_mode
+            summary |= _send_plan(plan, owner, test_mode)
+    summary["held"] = dict(plan.held)
+    summary["held_total"] = sum(plan.held.values())
+    summary["failed_total"] = sum(summary["failed"].values())
+    summary["wall_seconds"] = round(time.monotonic() - started, 3)
+    _publish(summary, plan)
+    return summary
+
+
+def _send_plan(plan: Plan, owner: str, test_mode: bool) -> dict[str, Any]:
+    """The send phase: chunks, then contact flush, credits, late reconciliation, auto-pause."""
+    config, svc = get_settings(), services()
+    store_settings = svc.store.get_settings()
+    control = RunControl(
+        run_id=owner,
+        error_rate_pause=config.error_rate_pause,
+        min_attempts=config.error_rate_min_attempts,
+        test_mode=test_mode,
+        test_phone=store_settings.test_phone,
+        booking_url=store_settings.calendly_url,
+    )
+    if control.test_mode and not control.test_phone:
+        control.halt("test mode needs a Test Phone in Settings")
+    _send(plan, control, config.chunk_size, config.send_concurrency, config.parallel_chunks)
+    svc.gateway.flush()
+    result: dict[str, Any] = {
+        "credits_left": settle_credits(control.credits, config.credit_alert_below)
+    }
+    if control.unknown_keys:
+        result["reconciled_after"] = vars(
+            reconcile_reserved(config.reconcile_grace_seconds, keys=control.unknown_keys)
+        )
+    if control.auto_paused:
+        svc.store.update_settings(sms_sending="Paused")
+        svc.notifier.notify(
+            "alerts", Notice("SMS sending auto-paused", [control.halt_reason or ""], level="error")
+        )
+    plan.held.update(control.held)
+    return result | {
+        "sent": control.sent,
+        "segments": control.segments,
+        "credits": control.credits,
+        "failed": dict(control.failed),
+        "errors": control.errors,
+        "status": "halted" if control.halted else "completed",
+        "halt_reason": control.halt_reason,
+    }
 
 
 def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int, parallel: int):

@@ -7,6 +7,8 @@ from pydantic import SecretStr
 from integrations.clock import SystemClock
 from integrations.console import ConsoleNotifier
 from integrations.local_links import LocalShortener
+from integrations.pacing import prefect_server_configured
+from integrations.prefect_lock import PrefectRunLock
 from integrations.sandbox_sms import SandboxGateway
 from integrations.simpletexting import SimpleTextingGateway
 from integrations.slack import SlackNotifier
@@ -17,6 +19,7 @@ from uysp.ports import (
     LeadStore,
     LinkShortener,
     Notifier,
+    RunLock,
     Services,
     SmsGateway,
 )
@@ -93,5 +96,14 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         shortener=build_shortener(settings, db, clock),
         notifier=build_notifier(settings),
         clock=clock,
-        lock=SqliteRunLock(db),
+        lock=build_lock(settings, db),
     )
+
+
+def build_lock(settings: Settings, db: SqliteDatabase) -> RunLock:
+    """Several workers need the Prefect limit (`uysp setup prefect` creates it); one machine
+    without a server uses the lease in the SQLite file."""
+    use_prefect = settings.run_lock == "prefect" or (
+        settings.run_lock == "auto" and prefect_server_configured()
+    )
+    return PrefectRunLock() if use_prefect else SqliteRunLock(db)

@@ -329,6 +329,15 @@ class SqliteRunLock:
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
 
+    @contextmanager
+    def hold(self, name: str, owner: str, ttl_seconds: float) -> Iterator[bool]:
+        held = self.acquire(name, owner, ttl_seconds)
+        try:
+            yield held
+        finally:
+            if held:
+                self.release(name, owner)
+
     def acquire(self, name: str, owner: str, ttl_seconds: float) -> bool:
         now = datetime.now(UTC).timestamp()  # leases expire in real time, even in simulations
         holder = _holder(owner)

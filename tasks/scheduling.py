@@ -20,18 +20,7 @@ from uysp.ports import Notice, Services
 from uysp.templates import templates_by_variant
 
 log = logging.getLogger(__name__)
-SEND_LOCK = "sms-send-lock"
 LOG_SKEW = timedelta(minutes=5)  # clock difference we allow between us and the provider's log
-
-
-@task(name="acquire-run-lock", cache_policy=NO_CACHE)
-def acquire_run_lock(owner: str, ttl_seconds: float) -> bool:
-    return services().lock.acquire(SEND_LOCK, owner, ttl_seconds)
-
-
-@task(name="release-run-lock", cache_policy=NO_CACHE)
-def release_run_lock(owner: str) -> None:
-    services().lock.release(SEND_LOCK, owner)
 
 
 @dataclass

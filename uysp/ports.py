@@ -7,6 +7,7 @@ default (SQLite, sandbox gateway, local links, console), on the loopback fakes, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -108,13 +109,18 @@ class LeadStore(Protocol):
         ...
 
 
+SEND_LOCK = "sms-send-lock"
+"""The one lock name: only one scheduler send phase runs at a time."""
+
+
 @runtime_checkable
 class RunLock(Protocol):
     """A lock that holds across processes (and, with a Prefect server, across machines)."""
 
-    def acquire(self, name: str, owner: str, ttl_seconds: float) -> bool: ...
-
-    def release(self, name: str, owner: str) -> None: ...
+    def hold(self, name: str, owner: str, ttl_seconds: float) -> AbstractContextManager[bool]:
+        """Enter to take the lock: the block sees True while it holds it, False when another
+        holder has it (and then must not do the locked work)."""
+        ...
 
 
 @dataclass(frozen=True)

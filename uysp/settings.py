@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         120, ge=0, description="a Reserved row younger than this is not yet judged"
     )
     run_lock_ttl_seconds: float = Field(3600, gt=0)
+    run_lock: Literal["auto", "sqlite", "prefect"] = Field(
+        "auto", description="auto: the Prefect limit when a server is configured, else SQLite"
+    )
     campaign_timezone: str = "America/New_York"
 
 

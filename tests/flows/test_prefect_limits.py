@@ -1,4 +1,4 @@
-"""The providers' Prefect rate limits: created idempotently, and what a clustered Pacer waits on."""
+"""The Prefect limits: created idempotently; what a clustered Pacer waits on; the run lock."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prefect import get_client
 from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
 
 from integrations.pacing import Pacer
+from integrations.prefect_lock import PrefectRunLock
 from integrations.prefect_setup import ensure_prefect_limits
 
 RATES = {"simpletexting": 10.0, "switchy": 1.0, "slack": 1.0}
@@ -21,7 +22,12 @@ def read_limits() -> dict[str, tuple[int, float, str]]:
 
 
 def test_the_limits_are_created_once_and_kept_at_the_configured_rates():
-    assert ensure_prefect_limits(rates=RATES) == ["simpletexting", "switchy", "slack"]
+    assert ensure_prefect_limits(rates=RATES) == [
+        "simpletexting",
+        "switchy",
+        "slack",
+        "sms-send-lock",
+    ]
     first = read_limits()
 
     ensure_prefect_limits(rates=RATES | {"switchy": 20.0})
@@ -46,3 +52,14 @@ def test_a_clustered_pacer_waits_on_the_limit_across_processes():
 def test_a_clustered_pacer_refuses_to_run_unpaced_when_its_limit_is_missing():
     with pytest.raises(ConcurrencySlotAcquisitionError, match="must be created"):
         Pacer("no-such-provider", rate=10, cluster=True).wait()
+
+
+def test_the_prefect_run_lock_admits_one_holder_at_a_time():
+    ensure_prefect_limits(rates=RATES)
+    first, second = PrefectRunLock(wait_seconds=1), PrefectRunLock(wait_seconds=1)
+    with first.hold("sms-send-lock", "run-1", 60) as held:
+        assert held
+        with second.hold("sms-send-lock", "run-2", 60) as also_held:
+            assert not also_held
+    with second.hold("sms-send-lock", "run-2", 60) as held_after_release:
+        assert held_after_release
