@@ -186,6 +186,14 @@ class SqliteStore:
     def all_leads(self) -> list[Lead]:
         return [Lead.model_validate(dict(r)) for r in self.db.query("SELECT * FROM leads")]
 
+    def leads_in_status(self, statuses: Iterable[ProcessingStatus]) -> list[Lead]:
+        values = [ProcessingStatus(s).value for s in statuses]
+        marks = ", ".join("?" for _ in values)
+        rows = self.db.query(
+            f"SELECT * FROM leads WHERE processing_status IN ({marks}) ORDER BY rowid", values
+        )
+        return [Lead.model_validate(dict(r)) for r in rows]
+
     def get_leads(self, lead_ids: Sequence[str]) -> list[Lead]:
         leads: list[Lead] = []
         for chunk in _chunks(list(lead_ids)):

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from uysp.models import CampaignSettings, Lead, LedgerEntry, LedgerStatus, Template
+from uysp.models import (
+    CampaignSettings,
+    Lead,
+    LedgerEntry,
+    LedgerStatus,
+    ProcessingStatus,
+    Template,
+)
 
 LeadFields = Mapping[str, Any]
 """A partial lead update keyed by Lead attribute names (snake_case)."""
@@ -51,6 +58,10 @@ class LeadStore(Protocol):
 
     def all_leads(self) -> list[Lead]:
         """Every lead, for reports and checks; never on a send path."""
+        ...
+
+    def leads_in_status(self, statuses: Iterable[ProcessingStatus]) -> list[Lead]:
+        """Leads whose Processing Status is one of these, filtered by the store."""
         ...
 
     def get_leads(self, lead_ids: Sequence[str]) -> list[Lead]: ...

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from uysp.ingest_rules import DEFAULT_CLIENT_TAG_PATTERNS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UYSP_", env_file=".env", extra="ignore")
@@ -62,6 +64,12 @@ class Settings(BaseSettings):
     slack_channel_daily: str = "#uysp-daily"
     slack_channel_sales: str = "#uysp-sales"
     slack_rate_per_second: float = Field(1, gt=0)
+
+    # Webhook receiver, as the health check reaches it
+    webhook_url: str = "http://127.0.0.1:8787"
+
+    # Ingestion: tags that mark a current coaching client (regular expressions)
+    client_tag_patterns: tuple[str, ...] = DEFAULT_CLIENT_TAG_PATTERNS
 
     # Calendly
     calendly_signing_key: SecretStr | None = None
