@@ -35,16 +35,19 @@ row. Other errors raise AirtableError naming the table, Airtable's error type an
 once and never written.
 
 Existing bases. `Processing Status` `Completed` is read as `Complete`. Phones are read in E.164
-whatever their format ("(555) 123-4567", "+1 555 123 4567" and "5551234567" are one number), and
-`leads_by_phone` finds a lead by any of those spellings. A blank `Location Country` with a valid
-+1 number is read from the number: a US or Canadian number counts as US or Canada
-(uysp/eligibility.py), since operators leave the column empty for most leads; a blank country
-with any other number is held as not_us_canada. An unchecked checkbox is absent from Airtable's
-answer and read as unchecked (so a template with `Active` unticked is inactive).
+whatever their spelling ("(555) 123-4567", "+1 555 123 4567" and "5551234567" are one number),
+and `find_leads(phones=...)` finds a lead however the base spells its number. A blank `Location
+Country` with a valid +1 number is read from the number: a US or Canadian number counts as US or
+Canada (uysp/eligibility.py), since operators leave the column empty for most leads; a blank
+country with any other number is held as not_us_canada. Airtable leaves unticked checkboxes and
+empty texts out of its answers: they are read as unticked (a template with `Active` unticked is
+inactive) and as empty text (a help reply's ledger row has no campaign). Rows of
+the old audit log, which have no Send Key, are not ledger rows and are never read as such.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -53,15 +56,20 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
+from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import requests
+from prefect import get_client
+from prefect.concurrency.sync import rate_limit
+from prefect.exceptions import ObjectNotFound
 from pyairtable import Api, Table
 from pyairtable.formulas import (
     AND,
     EQ,
     GTE,
+    LOWER,
     NE,
     NOT,
     OR,
@@ -86,6 +94,7 @@ from uysp.models import (
 )
 from uysp.phones import InvalidPhone, to_e164
 from uysp.ports import LeadFields
+from uysp.settings import Settings
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -106,6 +115,7 @@ COMPUTED_TYPES = frozenset(
         "rollup",
     }
 )
+CLUSTER_LIMIT = "airtable"
 ACTIVE_STATUSES = frozenset({ProcessingStatus.READY.value, ProcessingStatus.IN_SEQUENCE.value})
 
 
@@ -123,6 +133,7 @@ STATUS = LEAD_FIELDS["processing_status"]
 SMS_STOP = LEAD_FIELDS["sms_stop"]
 BOOKED = LEAD_FIELDS["booked"]
 PHONE = LEAD_FIELDS["phone"]
+EMAIL = LEAD_FIELDS["email"]
 
 
 @dataclass(frozen=True)
@@ -140,18 +151,35 @@ DEFAULT_TABLES = AirtableTables()
 
 @dataclass(frozen=True)
 class AirtableTuning:
-    requests_per_second: float = 5.0
-    rate_limit_wait: float = 30.0
+    """Pace, retries and memories; the defaults are production's."""
+
+    requests_per_second: float = 5.0  # per base, for the whole process: Airtable's limit
+    cluster_block: int = 5  # slots of the Prefect limit taken per call to its server
+    rate_limit_wait: float = 30.0  # after a 429, what Airtable asks for
     rate_limit_retries: int = 10
-    server_error_retries: int = 4
+    server_error_retries: int = 4  # 5xx and broken connections, backing off from:
     backoff_seconds: float = 0.5
-    timeout: tuple[float, float] = (10.0, 60.0)
-    stop_check_seconds: float = 5.0
-    ledger_memory_seconds: float = 600.0
-    ids_per_formula: int = 1000
+    timeout: tuple[float, float] = (10.0, 60.0)  # connect, read
+    stop_check_seconds: float = 5.0  # the staleness bound of stopped_among
+    ledger_memory_seconds: float = 600.0  # how long what this process saw of a Send Key holds
+    ids_per_formula: int = 1000  # ids (or keys) in one OR() lookup, sent as POST listRecords
+
+    def cluster_limit(self) -> dict[str, float]:
+        """Settings of the Prefect limit `airtable`. Its server rounds decay down to whole slots
+        at each acquisition, so it decays 5% faster than the pace, lest a block fetched every
+        second come back one slot short; it holds three blocks, as the stores fetch one ahead."""
+        return {
+            "limit": 3 * self.cluster_block,
+            "slot_decay_per_second": round(1.05 * self.requests_per_second, 3),
+        }
 
 
 DEFAULT_TUNING = AirtableTuning()
+TUNING_SETTINGS = {  # AirtableTuning field: its UYSP_ setting
+    "requests_per_second": "airtable_requests_per_second",
+    "rate_limit_wait": "airtable_rate_limit_wait_seconds",
+    "stop_check_seconds": "airtable_stop_check_seconds",
+}
 
 
 class AirtableError(StoreError):
@@ -170,31 +198,107 @@ class AirtableError(StoreError):
 # Pacing: one gate per base, shared by every store and thread of the process.
 
 
+class _ClusterSlots:
+    """Slots of the Prefect global rate limit, taken `block` at a time by a background thread
+    that stays a block ahead of the requests. A call to the Prefect server takes tens of
+    milliseconds, and at times seconds: made per request, on the request's path, it would cost
+    more than Airtable's own limit."""
+
+    def __init__(self, name: str, block: int) -> None:
+        self.name = name
+        self.block = block
+        self._slots = 0
+        self._fetching = False
+        self._fitted = False
+        self._failure: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def take(self) -> None:
+        with self._changed:
+            while not self._slots:
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
+                self._fetch_if_low()
+                self._changed.wait()
+            self._slots -= 1
+            self._fetch_if_low()
+
+    def _fetch_if_low(self) -> None:
+        if self._slots < self.block and not self._fetching:
+            self._fetching = True
+            # The copied context carries the Prefect settings (API URL) into the thread.
+            context = contextvars.copy_context()
+            threading.Thread(target=context.run, args=(self._fetch,), daemon=True).start()
+
+    def _fetch(self) -> None:
+        try:
+            if not self._fitted:
+                self._fit_block()
+            rate_limit(self.name, occupy=self.block, strict=True)
+        except BaseException as exc:  # handed to the requests waiting for these slots
+            failure: BaseException | None = exc
+        else:
+            failure = None
+        with self._changed:
+            self._fetching = False
+            if failure is None:
+                self._slots += self.block
+            else:
+                self._failure = failure
+            self._changed.notify_all()
+
+    def _fit_block(self) -> None:
+        """A limit smaller than a block would refuse every fetch, forever: take what it holds."""
+        try:
+            with get_client(sync_client=True) as prefect:
+                limit = prefect.read_global_concurrency_limit_by_name(self.name).limit
+        except ObjectNotFound as exc:
+            missing = f"Prefect limit {self.name!r} does not exist: run `uysp setup`"
+            raise StoreError(missing) from exc
+        if limit < self.block:
+            log.warning(
+                "Prefect limit %r holds %d slots, fewer than a block of %d: slower pacing until"
+                " `uysp setup` sets it up for Airtable",
+                self.name,
+                limit,
+                self.block,
+            )
+            self.block = max(limit, 1)
+        self._fitted = True
+
+
 class _BaseGate:
-    def __init__(self, rate: float, cluster: bool | None) -> None:
-        self.pacer = Pacer("airtable", rate, cluster=cluster)
+    """Pacing of one base: a 429 blocks it; then a slot of the cluster limit, if a Prefect
+    server is configured; then the process's token bucket, last, right before the request."""
+
+    def __init__(self, rate: float, cluster: bool | None, cluster_block: int) -> None:
+        self.pacer = Pacer(CLUSTER_LIMIT, rate, cluster=cluster)
+        self.slots = _ClusterSlots(CLUSTER_LIMIT, cluster_block) if self.pacer.cluster else None
         self._blocked_until = 0.0
-        self._lock = threading.Lock()
 
     def wait_turn(self) -> None:
         while (delay := self._blocked_until - time.monotonic()) > 0:
             time.sleep(delay)
-        self.pacer.wait()
+        if self.slots is not None:
+            self.slots.take()
+        self.pacer.bucket.acquire()
 
     def block(self, seconds: float) -> None:
-        with self._lock:
-            self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
+        self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
 
 
 _gates: dict[tuple[str, str], _BaseGate] = {}
 _gates_lock = threading.Lock()
 
 
-def _gate_for(api_url: str, base_id: str, rate: float, cluster: bool | None) -> _BaseGate:
+def _gate_for(
+    api_url: str, base_id: str, tuning: AirtableTuning, cluster: bool | None
+) -> _BaseGate:
     with _gates_lock:
         key = (api_url.rstrip("/"), base_id)
         if key not in _gates:
-            _gates[key] = _BaseGate(rate, cluster)
+            _gates[key] = _BaseGate(tuning.requests_per_second, cluster, tuning.cluster_block)
         return _gates[key]
 
 
@@ -319,7 +423,8 @@ class _StopCheck:
     def read(self, leads: Iterable[Lead], at: float) -> None:
         with self._lock:
             for lead in leads:
-                self._flags[lead.id] = (_StopFlags.of_lead(lead), at)
+                if not self._newer_than(lead.id, at):
+                    self._flags[lead.id] = (_StopFlags.of_lead(lead), at)
 
     def wrote(self, updates: Mapping[str, LeadFields]) -> None:
         with self._lock:
@@ -340,17 +445,17 @@ class _StopCheck:
 
     def stopped_among(self, lead_ids: Sequence[str]) -> set[str]:
         with self._lock:
-            now = self._monotonic()
-            if any(
-                now - self._flags.get(i, (None, -self.interval))[1] >= self.interval
-                for i in lead_ids
-            ):
+            if not all(self._newer_than(i, self._monotonic() - self.interval) for i in lead_ids):
                 polled = sorted(self._in_flight.union(lead_ids))
                 started = self._monotonic()
                 found = self._poll(polled)
                 for lead_id in polled:
                     self._flags[lead_id] = (found.get(lead_id, _StopFlags()), started)
             return {i for i in lead_ids if self._flags[i][0].stopped}
+
+    def _newer_than(self, lead_id: str, moment: float) -> bool:
+        known = self._flags.get(lead_id)
+        return known is not None and known[1] > moment
 
 
 class _KeyState(Enum):
@@ -421,8 +526,17 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _checkboxes(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items() if f.annotation is bool]
+@cache
+def _blank_cells(model: type[BaseModel]) -> dict[str, Any]:
+    """What the model's fields are when Airtable leaves them out of a record: it answers an
+    unticked checkbox and an empty text alike, by omission."""
+    blanks: dict[str, Any] = {}
+    for name, f in model.model_fields.items():
+        if f.annotation is bool:
+            blanks[f.alias or name] = False
+        elif f.annotation is str and f.is_required():
+            blanks[f.alias or name] = ""
+    return blanks
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -457,7 +571,7 @@ class AirtableStore:
         self.base_id = base_id
         self.tables = tables
         self.tuning = tuning
-        gate = _gate_for(api_url, base_id, tuning.requests_per_second, cluster_rate_limit)
+        gate = _gate_for(api_url, base_id, tuning, cluster_rate_limit)
         self.api = Api(token, endpoint_url=api_url, timeout=tuning.timeout, retry_strategy=None)
         self.api.session = _AirtableSession(gate, tuning)
         self.api.api_key = token  # puts the token on the new session
@@ -470,6 +584,30 @@ class AirtableStore:
         self._lock = threading.Lock()
         self._stops = _StopCheck(tuning.stop_check_seconds, self._stop_flags_in_airtable)
         self._ledger = _LedgerMemory(tuning.ledger_memory_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AirtableStore:
+        """The store of `UYSP_STORE=airtable`: token, base, endpoint and tables from settings,
+        and the tuning settings the Settings model has (TUNING_SETTINGS)."""
+        if settings.airtable_token is None or not settings.airtable_base_id:
+            raise ValueError("UYSP_AIRTABLE_TOKEN and UYSP_AIRTABLE_BASE_ID are required")
+        tuning = {
+            field: getattr(settings, name)
+            for field, name in TUNING_SETTINGS.items()
+            if hasattr(settings, name)
+        }
+        return cls(
+            settings.airtable_token.get_secret_value(),
+            settings.airtable_base_id,
+            api_url=settings.airtable_api_url,
+            tables=AirtableTables(
+                leads=settings.airtable_leads_table,
+                settings=settings.airtable_settings_table,
+                templates=settings.airtable_templates_table,
+                audit=settings.airtable_audit_table,
+            ),
+            tuning=AirtableTuning(**tuning),
+        )
 
     # Settings and templates
     def get_settings(self) -> CampaignSettings:
@@ -522,27 +660,41 @@ class AirtableStore:
     def all_leads(self) -> list[Lead]:
         return self._read_leads(None)
 
-    def get_leads(self, lead_ids: Sequence[str]) -> list[Lead]:
-        ids = list(dict.fromkeys(lead_ids))
-        leads: list[Lead] = []
-        for chunk in _chunks(ids, self.tuning.ids_per_formula):
-            leads += self._read_leads(_any_of(RECORD_ID(), chunk))
-        return leads
+    def leads_in_status(self, statuses: Iterable[ProcessingStatus]) -> list[Lead]:
+        values = [ProcessingStatus(s).value for s in statuses]
+        return self._read_leads(_any_of(Field(STATUS), values)) if values else []
 
-    def leads_by_phone(self, phones: Iterable[str]) -> dict[str, list[Lead]]:
-        """Leads by E.164 number, whatever spelling the base has; invalid numbers are skipped."""
-        wanted = {}
+    def get_leads(self, lead_ids: Sequence[str]) -> list[Lead]:
+        return self._leads_where(RECORD_ID(), list(dict.fromkeys(lead_ids)))
+
+    def find_leads(
+        self,
+        *,
+        ids: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        phones: Sequence[str] = (),
+    ) -> list[Lead]:
+        """Phones match whatever spelling the base has: Airtable compares the last ten digits,
+        and a candidate counts when its number reads as the same E.164 number."""
+        numbers = set()
         for raw in phones:
             with suppress(InvalidPhone):
-                wanted[to_e164(raw)] = []
-        found: dict[str, list[Lead]] = {number: [] for number in wanted}
-        digits = REGEX_REPLACE(Field(PHONE), "[^0-9]", "")
-        for chunk in _chunks(sorted(wanted), self.tuning.ids_per_formula):
-            formula = _any_of(RIGHT(digits, 10), (number[-10:] for number in chunk))
-            for lead in self._read_leads(formula):
-                if lead.phone in found:
-                    found[lead.phone].append(lead)
-        return found
+                numbers.add(to_e164(raw))
+        digits = RIGHT(REGEX_REPLACE(Field(PHONE), "[^0-9]", ""), 10)
+        found = {x.id: x for x in self.get_leads(ids)}
+        lowered = sorted({e.strip().lower() for e in emails if e.strip()})
+        found |= {x.id: x for x in self._leads_where(LOWER(Field(EMAIL)), lowered)}
+        candidates = self._leads_where(digits, sorted({n[-10:] for n in numbers}))
+        found |= {x.id: x for x in candidates if x.phone in numbers}
+        return list(found.values())
+
+    def leads_with_links(self, sent_since: datetime) -> list[Lead]:
+        return self._read_leads(
+            AND(
+                NE(Field(LEAD_FIELDS["short_link_id"]), ""),
+                GTE(Field(LEAD_FIELDS["last_sent_at"]), sent_since.astimezone(UTC)),
+            )
+        )
 
     def stopped_among(self, lead_ids: Sequence[str]) -> set[str]:
         ids = list(dict.fromkeys(lead_ids))
@@ -609,6 +761,13 @@ class AirtableStore:
         self.update_leads(lead_updates)
         self._stops.done(e.lead_id for e in entries)
 
+    def ledger_by_message_ids(self, message_ids: Sequence[str]) -> list[LedgerEntry]:
+        message_id = Field(LEDGER_FIELDS["provider_message_id"])
+        rows: list[LedgerEntry] = []
+        for chunk in _chunks(list(dict.fromkeys(message_ids)), self.tuning.ids_per_formula):
+            rows += self._read_ledger(AND(NE(Field(SEND_KEY), ""), _any_of(message_id, chunk)))
+        return rows
+
     def update_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         if entries:
             self._write_ledger(entries)
@@ -644,6 +803,13 @@ class AirtableStore:
         if formula is not None:
             options["formula"] = to_formula_str(formula)
         return table.all(page_size=100, **options)
+
+    def _leads_where(self, expression: Formula, values: Sequence[str]) -> list[Lead]:
+        """Leads whose `expression` equals one of the values, in chunked OR() lookups."""
+        leads: list[Lead] = []
+        for chunk in _chunks(values, self.tuning.ids_per_formula):
+            leads += self._read_leads(_any_of(expression, chunk))
+        return leads
 
     def _read_leads(self, formula: Formula | None) -> list[Lead]:
         at = time.monotonic()
@@ -695,7 +861,7 @@ class AirtableStore:
 
     @staticmethod
     def _model(model: type[M], table: Table, record: Mapping[str, Any]) -> M:
-        cells = {alias: False for alias in _checkboxes(model)} | dict(record["fields"])
+        cells = _blank_cells(model) | dict(record["fields"])
         extra = {"id": record["id"]} if "id" in model.model_fields else {}
         try:
             return model.model_validate(cells | extra)

@@ -9,20 +9,34 @@ ones are reported as never written by the store. An empty Settings table gets it
 `SMS Sending` Paused so nothing goes out before an operator has looked.
 
 Pass the store's `api` (`AirtableStore(...).api`) to get its pacing and 429 handling.
+
+`ensure_airtable_rate_limit` creates the Prefect global rate limit `airtable` that the stores of
+every worker share when a Prefect server is configured (they use it strictly: without it they
+refuse to run).
 """
 
 from __future__ import annotations
 
 import typing
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from pyairtable import Api
 from pydantic import BaseModel
 
-from integrations.airtable import COMPUTED_TYPES, DEFAULT_TABLES, AirtableTables
+from integrations.airtable import (
+    CLUSTER_LIMIT,
+    COMPUTED_TYPES,
+    DEFAULT_TABLES,
+    DEFAULT_TUNING,
+    AirtableTables,
+    AirtableTuning,
+)
 from uysp.models import CampaignSettings, Lead, LedgerEntry, SmsStatus, StopReason, Template
 
 PAUSED_SETTINGS = {"SMS Sending": "Paused"}
@@ -160,3 +174,11 @@ def ensure_airtable_schema(
         settings.batch_create([PAUSED_SETTINGS], typecast=True)
         report.settings_row_created = True
     return report
+
+
+def ensure_airtable_rate_limit(
+    client: SyncPrefectClient | None = None, tuning: AirtableTuning = DEFAULT_TUNING
+) -> None:
+    """Create the limit, or bring it to the tuning (AirtableTuning.cluster_limit)."""
+    with nullcontext(client) if client is not None else get_client(sync_client=True) as prefect:
+        prefect.upsert_global_concurrency_limit_by_name(CLUSTER_LIMIT, **tuning.cluster_limit())

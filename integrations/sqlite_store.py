@@ -232,7 +232,7 @@ class SqliteStore:
             marks = ", ".join("?" for _ in chunk)
             rows = self.db.query(
                 f"SELECT id FROM leads WHERE id IN ({marks}) AND (sms_stop = 1 OR booked = 1"
-                " OR processing_status NOT IN (?, ?))",
+                " OR processing_status IS NULL OR processing_status NOT IN (?, ?))",
                 [*chunk, *ACTIVE],
             )
             stopped.update(r["id"] for r in rows)

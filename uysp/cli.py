@@ -93,6 +93,21 @@ def _switch(value: str, reason: str) -> None:
     console.print(f"SMS Sending: {value}")
 
 
+@setup_app.command("airtable")
+def setup_airtable() -> None:
+    """Create any missing tables and fields in the Airtable base; prints what it found and did."""
+    from integrations.airtable import AirtableStore
+    from integrations.airtable_setup import ensure_airtable_rate_limit, ensure_airtable_schema
+    from integrations.pacing import prefect_server_configured
+    from uysp.settings import get_settings
+
+    store = AirtableStore.from_settings(get_settings())
+    if prefect_server_configured():
+        ensure_airtable_rate_limit()
+    for line in ensure_airtable_schema(store.api, store.base_id, store.tables).lines():
+        console.print(line, highlight=False)
+
+
 @setup_app.command("prefect")
 def setup_prefect() -> None:
     """Create or update the Prefect global concurrency limits the adapters pace on."""

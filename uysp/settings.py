@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     airtable_settings_table: str = "Settings"
     airtable_templates_table: str = "SMS_Templates"
     airtable_audit_table: str = "SMS_Audit"
+    airtable_requests_per_second: float = Field(
+        5.0, gt=0, le=5, description="Airtable requests/s per base, per process"
+    )
+    airtable_rate_limit_wait_seconds: float = Field(
+        30.0, ge=0, description="wait after an Airtable 429, then retry"
+    )
+    airtable_stop_check_seconds: float = Field(
+        5.0, ge=0, description="staleness bound of stop flags checked before each send"
+    )
 
     # SimpleTexting
     simpletexting_token: SecretStr | None = None
