@@ -11,12 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from uysp.cli_events import events_app, webhooks
 from uysp.cli_ops import app as ops_app
 
 app = typer.Typer(no_args_is_help=True, help="UYSP SMS lead outreach.")
 setup_app = typer.Typer(no_args_is_help=True, help="Create what the system needs, idempotently.")
 app.add_typer(setup_app, name="setup")
 app.add_typer(ops_app)
+app.add_typer(events_app, name="events")
+app.command()(webhooks)
 console = Console()
 
 

@@ -145,7 +145,7 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
     A lead with an Unknown row waits for a person: we cannot tell what it last received."""
     by_lead: dict[str, list[LedgerEntry]] = {}
     for row in rows:
-        if row.status in SENT_OR_MAYBE:
+        if row.status in SENT_OR_MAYBE and row.event == "send":  # not HELP replies or tests
             by_lead.setdefault(row.lead_id, []).append(row)
     for lead_id, repair in plan.repairs.items():
         taken = by_lead.get(lead_id)
