@@ -258,7 +258,13 @@ def test_an_unknown_field_names_the_field_and_the_table(airtable):
 
 
 def test_a_wrong_token_and_a_missing_table_are_errors_that_say_so(airtable, airtable_base):
-    wrong = AirtableStore("pat-wrong", airtable_base, api_url=airtable.url, tuning=UNTHROTTLED)
+    wrong = AirtableStore(
+        "pat-wrong",
+        airtable_base,
+        api_url=airtable.url,
+        tuning=UNTHROTTLED,
+        cluster_rate_limit=False,
+    )
     with pytest.raises(AirtableError, match="401 AUTHENTICATION_REQUIRED"):
         wrong.get_settings()
     missing = AirtableStore(
@@ -267,6 +273,7 @@ def test_a_wrong_token_and_a_missing_table_are_errors_that_say_so(airtable, airt
         api_url=airtable.url,
         tables=AirtableTables(leads="Contacts"),
         tuning=UNTHROTTLED,
+        cluster_rate_limit=False,
     )
     with pytest.raises(AirtableError, match="Contacts: HTTP 403 INVALID_PERMISSIONS"):
         missing.select_active_leads()
