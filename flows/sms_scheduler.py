@@ -22,6 +22,7 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from pydantic import Field
 
+from tasks.rollout import sending_paused_in_prefect
 from tasks.runtime import services
 from tasks.scheduling import (
     plan_batch,
@@ -32,6 +33,7 @@ from tasks.scheduling import (
 from tasks.sending import RunControl, send_chunk
 from uysp.planning import Plan, RunParams
 from uysp.ports import SEND_LOCK, Notice
+from uysp.rollout import SENDING_VARIABLE
 from uysp.settings import get_settings
 
 HARD_BATCH_CAP = 100
@@ -109,9 +111,15 @@ def sms_scheduler(
         summary |= {"status": "halted", "halt_reason": "no campaign given and no Active Campaign"}
         _publish(summary, None)
         return summary
-    if not store_settings.sending_on and not dry_run:
-        summary |= {"status": "paused", "halt_reason": "kill switch: SMS Sending is Paused"}
-        logger.warning("SMS Sending is Paused; nothing sent")
+    paused_by = None
+    if not dry_run:
+        if not store_settings.sending_on:
+            paused_by = "SMS Sending"
+        elif sending_paused_in_prefect():
+            paused_by = f"the Prefect variable {SENDING_VARIABLE}"
+    if paused_by:
+        summary |= {"status": "paused", "halt_reason": f"kill switch: {paused_by} is Paused"}
+        logger.warning("%s is Paused; nothing sent", paused_by)
         _publish(summary, None)
         return summary
 

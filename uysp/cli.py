@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from uysp import cli_deploy
 from uysp.cli_events import events_app, webhooks
 from uysp.cli_ops import app as ops_app
 
@@ -20,6 +21,8 @@ app.add_typer(setup_app, name="setup")
 app.add_typer(ops_app)
 app.add_typer(events_app, name="events")
 app.command()(webhooks)
+app.command()(cli_deploy.serve)
+setup_app.command("prefect")(cli_deploy.setup_prefect)
 console = Console()
 
 
@@ -87,11 +90,17 @@ def resume() -> None:
 
 
 def _switch(value: str, reason: str) -> None:
+    from prefect.variables import Variable
+
+    from integrations.pacing import prefect_server_configured
     from tasks.runtime import services
     from uysp.ports import Notice
+    from uysp.rollout import SENDING_VARIABLE
 
     svc = services()
     svc.store.update_settings(sms_sending=value)
+    if prefect_server_configured():  # the Prefect UI's kill switch follows
+        Variable.set(SENDING_VARIABLE, value, overwrite=True)
     svc.notifier.notify("alerts", Notice(f"SMS Sending set to {value}", [f"by {reason}"]))
     console.print(f"SMS Sending: {value}")
 
@@ -109,15 +118,6 @@ def setup_airtable() -> None:
         ensure_airtable_rate_limit()
     for line in ensure_airtable_schema(store.api, store.base_id, store.tables).lines():
         console.print(line, highlight=False)
-
-
-@setup_app.command("prefect")
-def setup_prefect() -> None:
-    """Create or update the Prefect global concurrency limits the adapters pace on."""
-    from integrations.prefect_setup import ensure_prefect_limits
-
-    for name in ensure_prefect_limits():
-        console.print(f"limit {name}: ok")
 
 
 if __name__ == "__main__":

@@ -30,3 +30,21 @@ PHASES = (
         run_hours=(9, 10, 11, 12, 13, 14, 15, 16, 17, 19),
     ),
 )
+
+PHASE_VARIABLE = "uysp_rollout_phase"
+"""The Prefect Variable naming the current phase; its last update is when that phase began."""
+SENDING_VARIABLE = "uysp_sms_sending"
+"""A second kill switch, in the Prefect UI: Paused here or in Settings stops sending."""
+
+
+def phase_named(name: str) -> Phase:
+    for phase in PHASES:
+        if phase.name == name:
+            return phase
+    raise ValueError(f"no rollout phase {name!r}; phases: {', '.join(p.name for p in PHASES)}")
+
+
+def phase_step(phase: Phase, step: int) -> Phase | None:
+    """The phase `step` places after (1) or before (-1) this one; None past either end."""
+    index = PHASES.index(phase) + step
+    return PHASES[index] if 0 <= index < len(PHASES) else None

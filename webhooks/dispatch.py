@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from integrations.sqlite_store import SqliteRunLock
 from tasks.events import process
 from uysp.events import InboxEvent, ReportType
 from uysp.ports import Services
@@ -96,6 +97,8 @@ class InboxWorker:
     ) -> None:
         self.inbox = inbox
         self.svc = svc
+        # The worker's lease lives beside its inbox, whatever lock the scheduler sends under.
+        self.lease = SqliteRunLock(inbox.db)
         self.handle = handle
         self.poll_seconds = poll_seconds
         self.lock_ttl = lock_ttl
@@ -123,7 +126,7 @@ class InboxWorker:
         while not self._stopping.is_set():
             try:
                 if time.monotonic() >= lease_until:
-                    if not self.svc.lock.acquire(WORKER_LOCK, self._owner, self.lock_ttl):
+                    if not self.lease.acquire(WORKER_LOCK, self._owner, self.lock_ttl):
                         self._wake.wait(self.poll_seconds)
                         continue
                     lease_until = time.monotonic() + self.lock_ttl / 3
@@ -137,4 +140,4 @@ class InboxWorker:
                 log.exception("inbox worker pass failed")
                 self._wake.wait(self.poll_seconds)
         if lease_until:
-            self.svc.lock.release(WORKER_LOCK, self._owner)
+            self.lease.release(WORKER_LOCK, self._owner)
