@@ -68,7 +68,7 @@ def phone(n: int) -> str:
     return spellings[n % 3]
 
 
-def seed(fake: FakeAirtable) -> str:
+def seed(fake: FakeAirtable, leads: int = LEADS) -> str:
     """A base as `uysp setup airtable` leaves it, filled directly (no requests counted)."""
     base = fake.add_base(wanted_schema())
     fake.insert(base, "Settings", [{"Active Campaign": CAMPAIGN, "SMS Sending": "On"}])
@@ -87,7 +87,7 @@ def seed(fake: FakeAirtable) -> str:
             for step, body in BODIES.items()
         ],
     )
-    for start in range(0, LEADS, 100):
+    for start in range(0, leads, 100):
         fake.insert(
             base,
             "Leads",
@@ -100,7 +100,7 @@ def seed(fake: FakeAirtable) -> str:
                     "Location Country": "" if n % 2 else "United States",
                     "Processing Status": "Ready for SMS",
                 }
-                for n in range(start, min(start + 100, LEADS))
+                for n in range(start, min(start + 100, leads))
             ],
         )
     return base

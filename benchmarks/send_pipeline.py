@@ -17,17 +17,16 @@ import json
 import os
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from airtable_run import START, seed  # the same base and clock as the Airtable pass
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.sms_scheduler import sms_scheduler
 from integrations.airtable import AirtableStore
-from integrations.airtable_setup import wanted_schema
 from integrations.clock import SimulatedClock
 from integrations.console import ConsoleNotifier
 from integrations.simpletexting import SimpleTextingGateway
@@ -40,65 +39,8 @@ from tests.fakes.switchy import SwitchyFake
 from uysp.ports import Services
 
 LEADS = 1000
-CAMPAIGN = "bench"
 RATES = {"airtable": 5, "simpletexting": 10, "switchy": 20}
 PACE = 0.95  # adapters run just under the fakes' limits: jitter at the limit is a 429
-# Tuesday 2026-11-17 16:00 UTC: 11:00 in New York, inside every sending window.
-START = datetime(2026, 11, 17, 16, 0, tzinfo=UTC)
-BODIES = {
-    1: "Hi {Name}, it's Ana from UYSP. Want a free 15-min sales audit? {Link} Reply STOP to stop",
-    2: "{Name}, just following up on the audit: {Link}",
-    3: "Last note from me, {Name}. The calendar is here if useful: {Link}",
-}
-
-
-def phone(n: int) -> str:
-    """New York numbers, spelled the three ways an operator's base has them."""
-    digits = f"212555{n:04d}"
-    spellings = (
-        f"({digits[:3]}) {digits[3:6]}-{digits[6:]}",
-        f"+1 {digits[:3]} {digits[3:6]} {digits[6:]}",
-        digits,
-    )
-    return spellings[n % 3]
-
-
-def seed(fake: FakeAirtable) -> str:
-    """A base as `uysp setup airtable` leaves it, filled directly (no requests counted)."""
-    base = fake.add_base(wanted_schema())
-    fake.insert(base, "Settings", [{"Active Campaign": CAMPAIGN, "SMS Sending": "On"}])
-    fake.insert(
-        base,
-        "SMS_Templates",
-        [
-            {
-                "Campaign": CAMPAIGN,
-                "Variant": "A",
-                "Step": step,
-                "Body": body,
-                "Active": True,
-                "Delay Days": 0 if step == 1 else 3,
-            }
-            for step, body in BODIES.items()
-        ],
-    )
-    for start in range(0, LEADS, 100):
-        fake.insert(
-            base,
-            "Leads",
-            [
-                {
-                    "Phone": phone(n),
-                    "First Name": f"Lead{n}",
-                    "Email": f"lead{n}@example.com",
-                    "Phone Valid": True,
-                    "Location Country": "" if n % 2 else "United States",
-                    "Processing Status": "Ready for SMS",
-                }
-                for n in range(start, min(start + 100, LEADS))
-            ],
-        )
-    return base
 
 
 def main() -> None:
@@ -111,7 +53,7 @@ def main() -> None:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         prefect_test_harness(),
     ):
-        base = seed(airtable)
+        base = seed(airtable, LEADS)
         db = SqliteDatabase(Path(tmp) / "bench.db")
         clock = SimulatedClock(START)
         services = Services(
