@@ -16,9 +16,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.utilities.annotations import quote
 
 from tasks.runtime import services
-from tasks.staging import Staging, phase_named, plan_today, write_staging
+from tasks.staging import Staging, plan_today, write_staging
 from uysp.ports import Notice
-from uysp.rollout import PHASES
+from uysp.rollout import PHASES, phase_named
 from uysp.settings import get_settings
 
 WRITE_CHUNK = 1000

@@ -12,16 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from tasks.runtime import services
 from tasks.scheduling import day_start
 from uysp.models import Lead, LedgerStatus, ProcessingStatus
-from uysp.rollout import PHASES, Phase
 from uysp.templates import templates_by_variant
 from uysp.tiers import StagingPlan, capacity_left, plan_staging, texts_due_by
-
-
-def phase_named(name: str) -> Phase:
-    for phase in PHASES:
-        if phase.name == name:
-            return phase
-    raise ValueError(f"no rollout phase {name!r}; phases: {', '.join(p.name for p in PHASES)}")
 
 
 @dataclass
