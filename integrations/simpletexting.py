@@ -3,7 +3,8 @@
 A send is POST /api/messages {contactPhone, accountPhone, mode: AUTO, text}, answered 201
 {id, credits}. SimpleTexting has no idempotency key, so a send whose answer never came (a read
 timeout, a dropped connection) raises OutcomeUnknownError and is never retried here: the
-scheduler reconciles it against GET /api/messages, the provider's own log. Refusals come as
+scheduler reconciles it against GET /api/messages, the provider's own log. A 429 proves the
+text was not taken, so it is tried again after the adapter's cool-down. Refusals come as
 problem+json {status, errorCode, code, message, ...}; only the message says which refusal it is.
 
 Contacts. The send takes a bare phone number: no contact has to exist first, so the contact
@@ -103,11 +104,13 @@ class SimpleTextingGateway:
         max_connections: int = 32,
         contact_batch_size: int = 100,
         backoff_seconds: float = 1.0,
+        rate_limited_retries: int = 2,
     ) -> None:
         if not 1 <= contact_batch_size <= MAX_BATCH:
             raise ValueError(f"contact_batch_size must be 1..{MAX_BATCH}")
         self.account_phone = us_digits(account_phone)
         self.contact_batch_size = contact_batch_size
+        self.rate_limited_retries = rate_limited_retries
         self.http = PacedClient(
             Pacer("simpletexting", rate_per_second, cluster=cluster),
             base_url=api_url,
@@ -133,12 +136,16 @@ class SimpleTextingGateway:
             "mode": "AUTO",
             "text": text,
         }
-        try:
-            response = self.http.request("POST", "/api/messages", json=body)
-        except NEVER_SENT as exc:
-            raise TransientSendError(f"unreachable: {exc!r}", code="CONNECT_FAILED") from exc
-        except httpx.TransportError as exc:
-            raise OutcomeUnknownError(f"no answer: {exc!r}", code="NO_RESPONSE") from exc
+        for _ in range(self.rate_limited_retries + 1):
+            # A 429 proves the text was not taken, so it is tried again after the cool-down.
+            try:
+                response = self.http.request("POST", "/api/messages", json=body)
+            except NEVER_SENT as exc:
+                raise TransientSendError(f"unreachable: {exc!r}", code="CONNECT_FAILED") from exc
+            except httpx.TransportError as exc:
+                raise OutcomeUnknownError(f"no answer: {exc!r}", code="NO_RESPONSE") from exc
+            if response.status_code != 429:
+                break
         if not response.is_success:
             raise refusal(response)
         try:

@@ -210,17 +210,29 @@ def test_an_unreachable_provider_is_transient_and_nothing_was_sent(fake, gateway
     assert fake.messages == []
 
 
-def test_a_429_is_transient_and_the_next_request_waits_out_a_cool_down(fake):
+def test_a_429_send_is_tried_again_after_the_cool_down(fake):
     gateway = gateway_for(fake, backoff_seconds=0.3)
     fake.fail_next(st.TOO_MANY_REQUESTS, path=st.MESSAGES)
 
-    with pytest.raises(TransientSendError) as raised:
-        gateway.send("+12125550101", TEXT)
-    gateway.send("+12125550102", TEXT)
+    gateway.send("+12125550101", TEXT)
 
     refused, sent = fake.requests
-    assert raised.value.code == "HTTP_429"
+    assert (refused.status, sent.status) == (429, 201)
     assert sent.at - refused.at >= 0.3
+    assert len(fake.messages) == 1
+    gateway.close()
+
+
+def test_a_send_refused_by_429_past_its_retries_is_transient(fake):
+    gateway = gateway_for(fake, backoff_seconds=0.05, rate_limited_retries=2)
+    fake.fail_next(st.TOO_MANY_REQUESTS, times=3, path=st.MESSAGES)
+
+    with pytest.raises(TransientSendError) as raised:
+        gateway.send("+12125550101", TEXT)
+
+    assert raised.value.code == "HTTP_429"
+    assert fake.count_status(429) == 3
+    assert fake.messages == []
     gateway.close()
 
 
