@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import sqlite3
 import threading
 from collections import deque
 from datetime import datetime
@@ -132,12 +133,13 @@ class SandboxGateway:
             "SELECT * FROM sandbox_outbox WHERE phone = ? AND sent_at >= ? ORDER BY sent_at",
             (phone, to_sql(since)),
         )
-        return [
-            ProviderMessage(
-                r["message_id"], r["phone"], r["text"], datetime.fromisoformat(r["sent_at"])
-            )
-            for r in rows
-        ]
+        return [_message(r) for r in rows]
+
+    def messages_since(self, since: datetime) -> list[ProviderMessage]:
+        rows = self.db.query(
+            "SELECT * FROM sandbox_outbox WHERE sent_at >= ? ORDER BY sent_at", (to_sql(since),)
+        )
+        return [_message(r) for r in rows]
 
     def credits_remaining(self) -> float:
         spent = self.db.query("SELECT COALESCE(SUM(credits), 0) AS spent FROM sandbox_outbox")
@@ -148,9 +150,9 @@ class SandboxGateway:
 
     def outbox(self) -> list[ProviderMessage]:
         rows = self.db.query("SELECT * FROM sandbox_outbox ORDER BY sent_at")
-        return [
-            ProviderMessage(
-                r["message_id"], r["phone"], r["text"], datetime.fromisoformat(r["sent_at"])
-            )
-            for r in rows
-        ]
+        return [_message(r) for r in rows]
+
+
+def _message(row: sqlite3.Row) -> ProviderMessage:
+    sent_at = datetime.fromisoformat(row["sent_at"])
+    return ProviderMessage(row["message_id"], row["phone"], row["text"], sent_at)

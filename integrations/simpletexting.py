@@ -185,6 +185,33 @@ class SimpleTextingGateway:
             page += 1
         return found
 
+    def messages_since(self, since: datetime) -> list[ProviderMessage] | None:
+        """Every text the account sent since then, to any phone: no contactPhone, every page."""
+        query = {"accountPhone": self.account_phone, "since": iso_utc(since), "size": MAX_BATCH}
+        found: list[ProviderMessage] = []
+        page, pages = 0, 1
+        while page < pages:
+            try:
+                response = self.http.read("GET", "/api/messages", params=query | {"page": page})
+                response.raise_for_status()
+                data = response.json()
+                pages = int(data["totalPages"])
+                found += [
+                    ProviderMessage(
+                        str(m["id"]),
+                        f"+1{us_digits(m['contactPhone'])}",  # the API writes 10 digits
+                        m["text"],
+                        datetime.fromisoformat(m["timestamp"]),
+                    )
+                    for m in data["content"]
+                    if m.get("directionType") == "MT"
+                ]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                log.warning("SimpleTexting message log unreadable: %r", exc)
+                return None
+            page += 1
+        return found
+
     def credits_remaining(self) -> float | None:
         return None  # the v2 API publishes no balance; the ledger's credits are the record
 

@@ -143,7 +143,8 @@ class SendReceipt:
 
 @dataclass(frozen=True)
 class ProviderMessage:
-    """One message in the provider's own log, used to reconcile interrupted sends."""
+    """One outbound message in the provider's own log, used to reconcile interrupted sends and
+    to audit the ledger. `phone` is E.164."""
 
     message_id: str
     phone: str
@@ -163,6 +164,11 @@ class SmsGateway(Protocol):
 
     def message_log(self, phone: str, since: datetime) -> list[ProviderMessage] | None:
         """Outbound messages to this phone since then, or None if the log cannot be read."""
+        ...
+
+    def messages_since(self, since: datetime) -> list[ProviderMessage] | None:
+        """Every outbound message from the account since then, whatever the phone, read page by
+        page; None if the log cannot be read. For the audit (`uysp reconcile`)."""
         ...
 
     def credits_remaining(self) -> float | None:

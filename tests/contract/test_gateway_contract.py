@@ -123,6 +123,20 @@ def test_the_message_log_shows_what_was_sent_to_that_phone_since_then(case):
     assert case.gateway.message_log(PHONE, datetime.now(UTC) + timedelta(minutes=1)) == []
 
 
+def test_messages_since_lists_every_outbound_text_to_any_phone(case):
+    first = case.gateway.send(PHONE, TEXT, first_name="Ann", new_contact=True)
+    second = case.gateway.send(OTHER_PHONE, "someone else's text")
+
+    log = case.gateway.messages_since(recently())
+
+    assert {(m.message_id, m.phone, m.text) for m in log} == {
+        (first.message_id, PHONE, TEXT),
+        (second.message_id, OTHER_PHONE, "someone else's text"),
+    }
+    assert all(m.sent_at >= recently() for m in log)
+    assert case.gateway.messages_since(datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
 @pytest.mark.parametrize("failure", list(EXPECTED), ids=str)
 def test_a_classified_failure_raises_its_class_and_sends_nothing(case, failure):
     error_class, code = EXPECTED[failure]

@@ -270,6 +270,40 @@ def test_the_log_reads_outbound_texts_to_that_phone_since_then_over_pages(fake, 
     assert len(fake.requests_to("GET", st.MESSAGES)) == 2
 
 
+def test_messages_since_reads_every_outbound_text_of_the_account_over_pages(fake, gateway):
+    old = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    for n in range(501):
+        fake.messages.append(
+            {
+                "id": f"{n:024x}",
+                "text": f"text {n}",
+                "contactPhone": f"212555{n:04d}",
+                "accountPhone": ACCOUNT,
+                "directionType": "MT",
+                "timestamp": datetime.now(UTC).isoformat(),
+            }
+        )
+    fake.messages.append(fake.messages[0] | {"id": "old", "timestamp": old})
+    fake.messages.append(fake.messages[0] | {"id": "in", "directionType": "MO", "text": "STOP"})
+    fake.messages.append(fake.messages[0] | {"id": "other account", "accountPhone": "8005550199"})
+
+    log = gateway.messages_since(an_hour_ago())
+
+    assert len(log) == 501
+    assert {m.phone for m in log} == {phone(n) for n in range(501)}
+    reads = fake.requests_to("GET", st.MESSAGES)
+    assert [r.param("page") for r in reads] == ["0", "1"]
+    assert all(r.param("contactPhone") is None for r in reads)
+    assert {r.param("accountPhone") for r in reads} == {ACCOUNT}
+
+
+def test_an_unreadable_account_log_is_none_not_empty(fake, gateway):
+    gateway.send("+12125550101", TEXT)
+    fake.fail_next(st.SERVER_ERROR, times=3, path=st.MESSAGES)  # past the read's retries
+
+    assert gateway.messages_since(an_hour_ago()) is None
+
+
 def test_the_log_is_read_through_a_429(fake, gateway):
     gateway.send("+12125550101", TEXT)
     fake.fail_next(st.TOO_MANY_REQUESTS, path=st.MESSAGES)
