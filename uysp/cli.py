@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from uysp import cli_deploy
+from uysp import cli_audit, cli_deploy
 from uysp.cli_events import events_app, webhooks
 from uysp.cli_ops import app as ops_app
 
@@ -22,6 +22,7 @@ app.add_typer(ops_app)
 app.add_typer(events_app, name="events")
 app.command()(webhooks)
 app.command()(cli_deploy.serve)
+app.command()(cli_audit.reconcile)
 setup_app.command("prefect")(cli_deploy.setup_prefect)
 console = Console()
 
