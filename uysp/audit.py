@@ -410,4 +410,4 @@ def _after(moment: datetime | None, reference: datetime | None) -> bool:
 
 
 def _at(moment: datetime | None) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "never"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "never"
