@@ -42,16 +42,21 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
-        """Take one token, waiting for it; returns the seconds waited."""
-        with self._lock:
-            now = self._monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait:
+        """Take one token, waiting for it; returns the seconds waited. A token is taken when its
+        caller leaves, not booked ahead, so callers whose waits ran out together (after the
+        process stalled) still leave one interval apart instead of in a burst."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return waited
+                wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
-        return wait
+            waited += wait
 
 
 class Pacer:

@@ -50,8 +50,11 @@ class PacedClient:
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
         """One paced request. A 429 starts the shared cool-down and is returned to the caller;
         transport errors are raised as httpx raises them."""
-        self._wait_out_cool_down()
-        self.pacer.wait()
+        while True:  # a 429 that came while this request waited for its turn holds it too
+            self._wait_out_cool_down()
+            self.pacer.wait()
+            if not self._cooling_down():
+                break
         response = self.client.request(method, url, **kwargs)
         if response.status_code == 429:
             self.cool_down(retry_after_seconds(response, self.backoff_seconds))
@@ -79,6 +82,10 @@ class PacedClient:
 
     def close(self) -> None:
         self.client.close()
+
+    def _cooling_down(self) -> bool:
+        with self._lock:
+            return self._resume_at > time.monotonic()
 
     def _wait_out_cool_down(self) -> None:
         with self._lock:

@@ -55,7 +55,6 @@ def simpletexting_breaker(fake: st.SimpleTextingFake) -> Callable[[Failure, str]
         Failure.INVALID_CONTACT: st.INVALID_CONTACT,
         Failure.INVALID_NUMBER: st.INVALID_PHONE,
         Failure.SERVER_ERROR: st.SERVER_ERROR,
-        Failure.RATE_LIMITED: st.TOO_MANY_REQUESTS,
         Failure.BAD_TOKEN: st.BAD_TOKEN,
         Failure.UNKNOWN_ACCOUNT_PHONE: st.TENANT_PHONE_NOT_FOUND,
         Failure.DROPPED_AFTER_ACCEPT: Fault.DROP_AFTER_ACCEPT,
@@ -66,6 +65,8 @@ def simpletexting_breaker(fake: st.SimpleTextingFake) -> Callable[[Failure, str]
             fake.unsubscribe(phone)
         elif failure == Failure.TIMEOUT_BEFORE_SEND:
             fake.go_offline()
+        elif failure == Failure.RATE_LIMITED:  # a limit that outlasts the adapter's retries
+            fake.fail_next(st.TOO_MANY_REQUESTS, times=3, path=st.MESSAGES)
         else:
             fake.fail_next(scripted[failure], path=st.MESSAGES)
 

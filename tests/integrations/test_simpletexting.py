@@ -223,6 +223,21 @@ def test_a_429_send_is_tried_again_after_the_cool_down(fake):
     gateway.close()
 
 
+def test_sends_already_waiting_for_their_turn_also_wait_out_a_429(fake):
+    gateway = gateway_for(fake, rate_per_second=10, backoff_seconds=0.5)
+    gateway.send(phone(0), TEXT)  # the next sends all queue for their turn
+    fake.fail_next(st.TOO_MANY_REQUESTS, path=st.MESSAGES)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: gateway.send(phone(n), TEXT), range(1, 5)))
+
+    refused = next(r for r in fake.requests if r.status == 429)
+    later = [r.at - refused.at for r in fake.requests if r.at > refused.at]
+    assert len(later) == 4 and min(later) >= 0.5
+    assert len(fake.messages) == 5
+    gateway.close()
+
+
 def test_a_send_refused_by_429_past_its_retries_is_transient(fake):
     gateway = gateway_for(fake, backoff_seconds=0.05, rate_limited_retries=2)
     fake.fail_next(st.TOO_MANY_REQUESTS, times=3, path=st.MESSAGES)
