@@ -405,7 +405,9 @@ def _active(status: Any) -> bool:
 
 class _StopCheck:
     """`stopped_among` from flags younger than `interval`, else one shared poll of the leads in
-    flight. The lock is held through the poll on purpose: every waiting thread needs its answer."""
+    flight. The lock is held through that poll on purpose: every waiting thread needs its answer.
+    Flags past half their life are still answered from, while a background poll renews them, so
+    a steady stream of sends rarely waits for a poll at all."""
 
     def __init__(
         self,
@@ -419,6 +421,8 @@ class _StopCheck:
         self._flags: dict[str, tuple[_StopFlags, float]] = {}
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
+        self._renewing = False
+        self._written_while_renewing: set[str] = set()
 
     def read(self, leads: Iterable[Lead], at: float) -> None:
         with self._lock:
@@ -428,6 +432,8 @@ class _StopCheck:
 
     def wrote(self, updates: Mapping[str, LeadFields]) -> None:
         with self._lock:
+            if self._renewing:
+                self._written_while_renewing.update(updates)
             for lead_id, fields in updates.items():
                 if lead_id in self._flags:
                     flags, at = self._flags[lead_id]
@@ -445,13 +451,33 @@ class _StopCheck:
 
     def stopped_among(self, lead_ids: Sequence[str]) -> set[str]:
         with self._lock:
-            if not all(self._newer_than(i, self._monotonic() - self.interval) for i in lead_ids):
+            now = self._monotonic()
+            if not all(self._newer_than(i, now - self.interval) for i in lead_ids):
                 polled = sorted(self._in_flight.union(lead_ids))
-                started = self._monotonic()
                 found = self._poll(polled)
                 for lead_id in polled:
-                    self._flags[lead_id] = (found.get(lead_id, _StopFlags()), started)
+                    self._flags[lead_id] = (found.get(lead_id, _StopFlags()), now)
+            elif not self._renewing and not all(
+                self._newer_than(i, now - self.interval / 2) for i in lead_ids
+            ):
+                self._renewing = True
+                polled = sorted(self._in_flight.union(lead_ids))
+                threading.Thread(target=self._renew, args=(polled, now), daemon=True).start()
             return {i for i in lead_ids if self._flags[i][0].stopped}
+
+    def _renew(self, polled: list[str], started: float) -> None:
+        try:
+            found = self._poll(polled)
+        except Exception:  # the next check past the interval polls again, and raises
+            log.warning("background stop-flag poll failed", exc_info=True)
+            found = None
+        with self._lock:
+            if found is not None:
+                for lead_id in set(polled) - self._written_while_renewing:
+                    if not self._newer_than(lead_id, started):
+                        self._flags[lead_id] = (found.get(lead_id, _StopFlags()), started)
+            self._renewing = False
+            self._written_while_renewing.clear()
 
     def _newer_than(self, lead_id: str, moment: float) -> bool:
         known = self._flags.get(lead_id)
