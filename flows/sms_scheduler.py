@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import nullcontext
 from typing import Annotated, Any
 
@@ -30,7 +31,9 @@ from tasks.scheduling import (
     repair_leads,
     settle_credits,
 )
-from tasks.sending import RunControl, send_chunk
+from tasks.send_pipeline import send_chunk
+from tasks.sending import RunControl
+from uysp.models import CampaignSettings
 from uysp.planning import Plan, RunParams
 from uysp.ports import SEND_LOCK, Notice
 from uysp.rollout import SENDING_VARIABLE
@@ -145,7 +148,7 @@ def sms_scheduler(
             credit_floor=config.credit_floor,
         )
         placeholder = f"{config.link_base_url.rstrip('/')}/XXXXXX"
-        plan = plan_batch(params, config.campaign_timezone, placeholder)
+        plan = plan_batch(params, store_settings, config.campaign_timezone, placeholder)
         for alert in plan.alerts:
             svc.notifier.notify("alerts", Notice(alert, level="warning"))
         if dry_run:
@@ -153,7 +156,7 @@ def sms_scheduler(
         else:
             repair_leads(plan.repairs)
             test_mode = store_settings.test_mode if test_mode is None else test_mode
-            summary |= _send_plan(plan, owner, test_mode)
+            summary |= _send_plan(plan, owner, test_mode, store_settings)
     summary["held"] = dict(plan.held)
     summary["held_total"] = sum(plan.held.values())
     summary["failed_total"] = sum(summary["failed"].values())
@@ -162,10 +165,11 @@ def sms_scheduler(
     return summary
 
 
-def _send_plan(plan: Plan, owner: str, test_mode: bool) -> dict[str, Any]:
+def _send_plan(
+    plan: Plan, owner: str, test_mode: bool, store_settings: CampaignSettings
+) -> dict[str, Any]:
     """The send phase: chunks, then contact flush, credits, late reconciliation, auto-pause."""
     config, svc = get_settings(), services()
-    store_settings = svc.store.get_settings()
     control = RunControl(
         run_id=owner,
         error_rate_pause=config.error_rate_pause,
@@ -202,12 +206,21 @@ def _send_plan(plan: Plan, owner: str, test_mode: bool) -> dict[str, Any]:
     }
 
 
+def staggered_chunks(sends: list, size: int, parallel: int) -> Iterator[list]:
+    """Chunks of `size`, but the first `parallel - 1` are 1/p, 2/p ... of it: chunks started
+    together would end together and leave the provider idle while the next ones start up."""
+    sizes = [max(size * k // parallel, 1) for k in range(1, parallel)]
+    start = 0
+    while start < len(sends):
+        step = sizes.pop(0) if sizes else size
+        yield sends[start : start + step]
+        start += step
+
+
 def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int, parallel: int):
     """Send the plan in chunk task runs, `parallel` of them in flight so one chunk's store
     writes overlap another's provider calls; a halt stops new chunks from starting."""
-    pending = deque(
-        plan.sends[start : start + chunk_size] for start in range(0, len(plan.sends), chunk_size)
-    )
+    pending = deque(staggered_chunks(plan.sends, chunk_size, parallel))
     total, done = len(plan.sends), 0
     progress = create_progress_artifact(progress=0.0, description=f"sending {total} texts")
     running: deque[tuple[PrefectFuture, int]] = deque()

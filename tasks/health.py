@@ -269,7 +269,8 @@ def check_templates() -> Check:
 
 @task(name="check-credits", cache_policy=NO_CACHE)
 def check_credits() -> Check:
-    balance = credit_balance(services())
+    svc = services()
+    balance = credit_balance(svc, svc.store.get_settings())
     alert_below = get_settings().credit_alert_below
     if balance is None:
         return Check("credits", True, "balance not reported; set Credits Remaining in Settings")

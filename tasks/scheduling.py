@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.runtime import services
 from tasks.sending import sent_lead_update
 from uysp.compliance import CampaignHours
-from uysp.models import ErrorClass, LedgerEntry, LedgerStatus
+from uysp.models import CampaignSettings, ErrorClass, LedgerEntry, LedgerStatus
 from uysp.phones import mask
 from uysp.planning import Plan, RunParams, apply_caps, apply_ledger, gate_leads
 from uysp.ports import Notice, Services
@@ -115,10 +115,11 @@ def day_start(now: datetime, tz_name: str) -> datetime:
 
 
 @task(name="plan-batch", cache_policy=NO_CACHE)
-def plan_batch(params: RunParams, campaign_tz: str, link_placeholder: str) -> Plan:
+def plan_batch(
+    params: RunParams, settings: CampaignSettings, campaign_tz: str, link_placeholder: str
+) -> Plan:
     """Every gate from eligibility to the caps, over the store's active leads."""
     svc = services()
-    settings = svc.store.get_settings()
     now = svc.clock.now()
     templates = templates_by_variant(svc.store.list_templates(params.campaign), params.campaign)
     plan = gate_leads(
@@ -139,26 +140,27 @@ def plan_batch(params: RunParams, campaign_tz: str, link_placeholder: str) -> Pl
         params,
         sent_today=len(counted),
         segments_today=sum(r.segments or 0 for r in counted),
-        credits_remaining=credit_balance(svc),
+        credits_remaining=credit_balance(svc, settings),
     )
     return plan
 
 
-def credit_balance(svc: Services) -> float | None:
+def credit_balance(svc: Services, settings: CampaignSettings) -> float | None:
     """The provider's own balance when it reports one, else the Settings row's running one."""
     reported = svc.gateway.credits_remaining()
-    return reported if reported is not None else svc.store.get_settings().credits_remaining
+    return reported if reported is not None else settings.credits_remaining
 
 
 @task(name="settle-credits", cache_policy=NO_CACHE)
 def settle_credits(spent: float, alert_below: float) -> float | None:
     """Lower the running balance by this run's spend and alert when it runs low."""
     svc = services()
-    if svc.gateway.credits_remaining() is None:
-        kept = svc.store.get_settings().credits_remaining
-        if kept is not None and spent:
-            svc.store.update_settings(credits_remaining=kept - spent)
-    balance = credit_balance(svc)
+    balance = svc.gateway.credits_remaining()
+    if balance is None:
+        balance = svc.store.get_settings().credits_remaining
+        if balance is not None and spent:
+            balance -= spent
+            svc.store.update_settings(credits_remaining=balance)
     if balance is not None and balance < alert_below:
         svc.notifier.notify(
             "alerts",

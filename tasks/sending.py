@@ -1,8 +1,8 @@
 """Sending, exactly once: Reserved in the ledger before the provider call, Sent or Failed after.
 
-A chunk of planned sends is worked in waves: the wave's rows are reserved in one store write,
-each send re-reads the lead's stop flags right before the call, and the wave's outcomes and lead
-updates are one store write. A send whose answer never came stays Reserved for reconciliation.
+One send re-reads the lead's stop flags right before the provider call, and its outcome says
+what the ledger row and the lead become. A send whose answer never came stays Reserved for
+reconciliation. tasks/send_pipeline.py runs these sends a chunk at a time.
 """
 
 from __future__ import annotations
@@ -10,19 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from tasks.runtime import services
 from uysp.errors import (
     ConfigurationError,
-    LinkError,
     OutcomeUnknownError,
     PermanentSendError,
     SendError,
@@ -38,11 +31,8 @@ from uysp.models import (
     StopReason,
 )
 from uysp.phones import mask
-from uysp.planning import PlannedSend
 from uysp.ports import Services
-from uysp.segments import segment_count
 from uysp.sequence import MAX_STEPS
-from uysp.templates import render
 
 log = logging.getLogger(__name__)
 WAVE = 10  # rows per store write: Airtable's batch size
@@ -169,8 +159,14 @@ def _not_sent(entry: LedgerEntry, why: str, reason: str) -> SendOutcome:
 def send_one(svc: Services, control: RunControl, entry: LedgerEntry, lead: Lead) -> SendOutcome:
     if control.halted:
         return _not_sent(entry, f"run halted: {control.halt_reason}", "halted")
-    if not control.test_mode and svc.store.stopped_among([lead.id]):
-        return _not_sent(entry, "stopped before send", "stopped_mid_run")
+    if not control.test_mode:
+        try:
+            stopped = svc.store.stopped_among([lead.id])
+        except Exception:  # a text whose lead might have said STOP is not sent
+            log.exception("stop flags of lead %s unreadable", lead.id)
+            return _not_sent(entry, "stop flags unreadable", "stop_check_failed")
+        if stopped:
+            return _not_sent(entry, "stopped before send", "stopped_mid_run")
     now = svc.clock.now()
     try:
         receipt = svc.gateway.send(
@@ -203,82 +199,3 @@ def send_one(svc: Services, control: RunControl, entry: LedgerEntry, lead: Lead)
         }
     )
     return SendOutcome(sent, {} if control.test_mode else sent_lead_update(lead, sent))
-
-
-def _prepare(
-    svc: Services, control: RunControl, send: PlannedSend
-) -> tuple[LedgerEntry, dict] | str:
-    """The ledger row for one planned send, creating its tracking link if it has none.
-    Returns a gate reason instead when the send must wait."""
-    lead = send.lead
-    link_fields: dict = {}
-    link = lead.short_link_url
-    if not link:
-        target = booking_link(control.booking_url, send.template.campaign, lead.id)
-        try:
-            short = svc.shortener.create(target, lead_id=lead.id, campaign=send.template.campaign)
-        except LinkError as exc:
-            log.warning("link for lead %s failed: %s", lead.id, exc)
-            return "link_failed"
-        link, link_fields = short.url, {"short_link_id": short.id, "short_link_url": short.url}
-    text = render(send.template, lead, link)
-    key = f"test:{send.key}" if control.test_mode else send.key
-    entry = LedgerEntry(
-        send_key=key,
-        status=LedgerStatus.RESERVED,
-        event="test" if control.test_mode else "send",
-        lead_id=lead.id,
-        phone=control.test_phone if control.test_mode else send.phone,
-        campaign_id=send.template.campaign,
-        step=send.step,
-        variant=send.variant,
-        text=text,
-        segments=segment_count(text),
-        reserved_at=svc.clock.now(),
-    )
-    return entry, link_fields
-
-
-def send_wave(svc: Services, control: RunControl, wave: Sequence[PlannedSend], pool) -> None:
-    prepared: dict[str, tuple[LedgerEntry, PlannedSend]] = {}
-    link_updates: dict[str, dict] = {}
-    for send, result in zip(wave, pool.map(lambda s: _prepare(svc, control, s), wave), strict=True):
-        if isinstance(result, str):
-            control.hold(result)
-            continue
-        entry, link_fields = result
-        prepared[entry.send_key] = (entry, send)
-        if link_fields and not control.test_mode:
-            link_updates[send.lead.id] = link_fields
-    reserved = svc.store.reserve_sends([entry for entry, _ in prepared.values()])
-    if len(reserved) < len(prepared):
-        control.hold("already_sent", len(prepared) - len(reserved))
-    jobs = [(entry, prepared[entry.send_key][1].lead) for entry in reserved]
-    outcomes = list(pool.map(lambda job: send_one(svc, control, *job), jobs))
-    finished = [o.entry for o in outcomes if o.entry.status != LedgerStatus.RESERVED]
-    # New links ride along with the outcome write: one store write per wave, not two.
-    lead_updates = link_updates
-    for outcome in outcomes:
-        if outcome.lead_update:
-            lead_updates[outcome.entry.lead_id] = (
-                link_updates.get(outcome.entry.lead_id, {}) | outcome.lead_update
-            )
-    svc.store.record_sends(finished, lead_updates)
-    for outcome in outcomes:
-        control.tally(outcome)
-
-
-@task(name="send-chunk", cache_policy=NO_CACHE, retries=0)
-def send_chunk(sends: list[PlannedSend], control: RunControl, concurrency: int) -> int:
-    """Send one chunk; returns how many were left unsent because the run halted."""
-    svc = services()
-    if not svc.store.get_settings().sending_on:
-        control.halt("kill switch: SMS Sending is Paused")
-    left = 0
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="send") as pool:
-        for start in range(0, len(sends), WAVE):
-            if control.halted:
-                left = len(sends) - start
-                break
-            send_wave(svc, control, sends[start : start + WAVE], pool)
-    return left

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.sms_scheduler import sms_scheduler
+from flows.sms_scheduler import sms_scheduler, staggered_chunks
 from integrations.sandbox_sms import Failure, SandboxGateway
 from tests.builders import make_lead, seed_campaign
 from uysp.models import LedgerEntry, LedgerStatus, ProcessingStatus, StopReason, send_key
@@ -436,3 +436,21 @@ def test_credit_floor_holds_sends(installed, config):
     summary = run()
     assert summary["sent"] == 3
     assert summary["held"] == {"credit_floor": 7}
+
+
+@pytest.mark.parametrize(
+    ("total", "parallel", "sizes"),
+    [
+        (450, 2, [50, 100, 100, 100, 100]),
+        (450, 4, [25, 50, 75, 100, 100, 100]),
+        (30, 2, [30]),
+        (450, 1, [100, 100, 100, 100, 50]),
+    ],
+)
+def test_chunks_running_side_by_side_are_staggered_and_cover_every_send(total, parallel, sizes):
+    sends = list(range(total))
+
+    chunks = list(staggered_chunks(sends, 100, parallel))
+
+    assert [len(chunk) for chunk in chunks] == sizes
+    assert [send for chunk in chunks for send in chunk] == sends
