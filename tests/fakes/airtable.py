@@ -25,7 +25,8 @@ refusals (too many records, duplicate names, a bad offset) carry descriptive typ
 For tests: `latency` delays every answer; `counts` tallies requests by kind (list, create,
 update, meta, other) and 429s (rate_limited), `records_served` the records listed; `fail_next`
 and `drop_next` inject server errors and lost connections; `add_base`, `insert`, `update` and
-`records` reach the data directly, without a request.
+`records` reach the data directly, without a request. With `journal=True` every change to a
+record is kept in `changes`, stamped by `clock` (a simulation passes its own).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import string
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,6 +166,16 @@ class FakeBase:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One change to a record: the cells it set (None: cleared), when, in which table."""
+
+    at: datetime
+    table: str
+    record_id: str
+    cells: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class _Fault:
     kind: str | None  # list, create, update, meta; None for any request
     action: str  # status, drop, drop_after
@@ -222,8 +233,13 @@ class FakeAirtable:
         requests_per_second: float = 5,
         burst: float | None = None,
         rate_limit_penalty: float = 30.0,
+        clock: Callable[[], datetime] | None = None,
+        journal: bool = False,
     ) -> None:
         self.token = token
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.journal = journal
+        self.changes: list[Change] = []
         self.latency = latency
         self.requests_per_second = requests_per_second
         self.burst = requests_per_second if burst is None else burst
@@ -575,6 +591,8 @@ class FakeAirtable:
         replace: bool,
     ) -> dict[str, Any]:
         values = self._cells(table, cells, typecast)
+        if self.journal:
+            self.changes.append(Change(self.clock(), table.name, record["id"], dict(values)))
         if replace:
             computed = {f["name"] for f in table.fields if f["type"] in COMPUTED_TYPES}
             record["fields"] = {k: v for k, v in record["fields"].items() if k in computed}

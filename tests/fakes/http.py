@@ -3,7 +3,8 @@
 Each fake is a real HTTP/1.1 server on 127.0.0.1 (a random port, one thread per connection) so
 an adapter is tested exactly as it runs: its own client, pool, timeouts and error handling. The
 base gives every fake the same controls: latency, a rate limit over a sliding 1-second window,
-scripted faults, an offline switch, and a log of every request for assertions.
+scripted faults, random faults (`chaos`: a callable that may pick a fate for each request), an
+offline switch, and a log of every request for assertions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +67,9 @@ class Fault(Enum):
     """Hold the request unanswered for `stall_seconds`, then close; it is never handled."""
 
 
+Chaos = Callable[[Request], Reply | Fault | None]
+
+
 class FakeServer:
     """Subclasses implement `handle` (and `rate_limited_reply`); the base does the rest."""
 
@@ -74,10 +79,12 @@ class FakeServer:
         latency: float = 0.0,
         rate_limit: float | None = None,
         stall_seconds: float = 2.0,
+        chaos: Chaos | None = None,
     ) -> None:
         self.latency = latency
         self.rate_limit = rate_limit
         self.stall_seconds = stall_seconds
+        self.chaos = chaos
         self._lock = threading.Lock()
         self._log: list[Request] = []
         self._recent: deque[float] = deque()  # arrival times within the last second
@@ -170,7 +177,7 @@ class FakeServer:
 
     def _arrive(self, request: Request) -> Reply | Fault | None:
         """Log the request and decide its fate before it is handled: a rate-limit refusal,
-        a scripted fault, or None to handle it normally."""
+        a scripted fault, a fault `chaos` picks, or None to handle it normally."""
         with self._lock:
             self._log.append(request)
             while self._recent and request.at - self._recent[0] >= 1.0:
@@ -182,7 +189,8 @@ class FakeServer:
                 if path is None or request.path.startswith(path):
                     del self._faults[index]
                     return fault
-        return None
+        chaos = self.chaos
+        return chaos(request) if chaos is not None else None
 
     def _track(self, conn: socket.socket, is_open: bool) -> None:
         with self._lock:

@@ -7,6 +7,9 @@ observed problem+json envelope {status, errorCode, code, message, errorDetails, 
 timestamp}. Only ERR_AUTH_TOKEN_MISSING is a code seen on the live API; the other codes here are
 the fake's own, and the messages are the ones operators have seen from it. The fake keeps its own
 message log (what reconciliation reads) and a contact book, and enforces its rate limit.
+
+A simulation passes `clock` so the log is stamped in its time, and `on_message` to see each
+message the moment it is taken, before the sender has its answer.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 
@@ -74,9 +78,13 @@ class SimpleTextingFake(FakeServer):
         latency: float = 0.0,
         rate_limit: float | None = None,
         stall_seconds: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
+        on_message: Callable[[dict], None] | None = None,
     ) -> None:
         super().__init__(latency=latency, rate_limit=rate_limit, stall_seconds=stall_seconds)
         self.token = token
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.on_message = on_message
         self.account_phones = {digits10(account_phone)}
         self.messages: list[dict] = []  # the provider's message log, oldest first
         self.contacts: dict[str, dict] = {}  # by 10-digit phone
@@ -143,7 +151,7 @@ class SimpleTextingFake(FakeServer):
             "contactPhone": contact,
             "accountPhone": account,
             "directionType": "MT",
-            "timestamp": _now_iso(),
+            "timestamp": self._now_iso(),
             "referenceType": "API_SEND",
             "category": "SMS" if len(text) <= 160 else "EXTENDED_SMS",
             "mediaItems": [],
@@ -151,6 +159,8 @@ class SimpleTextingFake(FakeServer):
         with self._state:
             self.messages.append(message)
             self.contacts.setdefault(contact, self._new_contact(contact))
+        if self.on_message is not None:
+            self.on_message(message)
         return Reply(201, {"id": message["id"], "credits": credits_for(text)})
 
     def _list_messages(self, request: Request) -> Reply:
@@ -225,7 +235,7 @@ class SimpleTextingFake(FakeServer):
         return Reply(200, contact)
 
     def _new_contact(self, phone: str) -> dict:
-        now = _now_iso()
+        now = self._now_iso()
         return {
             "contactId": object_id(),
             "contactPhone": phone,
@@ -245,9 +255,9 @@ class SimpleTextingFake(FakeServer):
         for name in ("firstName", "lastName", "email"):
             if name in update:
                 contact[name] = update[name]
-        contact["updated"] = _now_iso()
+        contact["updated"] = self._now_iso()
         return contact
 
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    def _now_iso(self) -> str:
+        now = self.clock().astimezone(UTC)
+        return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
