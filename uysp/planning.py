@@ -31,6 +31,8 @@ SENT_OR_MAYBE = frozenset(
         LedgerStatus.UNDELIVERED,
     }
 )
+# Ledger rows that mean a text went out: the only ones a lead's fields are repaired from.
+WENT_OUT = frozenset({LedgerStatus.SENT, LedgerStatus.DELIVERED, LedgerStatus.UNDELIVERED})
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,11 @@ def gate_leads(
 def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None:
     """Hold planned sends the ledger contradicts: a step already sent (or maybe sent) while the
     lead's fields say otherwise, or a text in the last 24 hours the lead does not show. The
-    lead is repaired from the ledger, so a lost store write never causes a second text; a
-    position repaired for want of a last-sent time takes the ledger's time when it has one.
-    A lead with an Unknown row waits for a person: we cannot tell what it last received."""
+    lead is repaired from the ledger's sent rows, so a lost store write never causes a second
+    text; a position repaired for want of a last-sent time takes the ledger's time when it has
+    one. A Reserved row holds its step but repairs nothing: until reconciliation judges it, it
+    may yet prove never sent, and then the step is still owed. A lead with an Unknown row waits
+    for a person: we cannot tell what it last received."""
     by_lead: dict[str, list[LedgerEntry]] = {}
     for row in rows:
         if row.status in SENT_OR_MAYBE and row.event == "send":  # not HELP replies or tests
@@ -163,19 +167,26 @@ def apply_ledger(plan: Plan, rows: Iterable[LedgerEntry], now: datetime) -> None
             plan.hold("unknown_outcome", f"lead {send.lead.id}: a send awaits review")
         elif any(r.step >= send.step for r in taken):
             plan.hold("already_sent", f"lead {send.lead.id}: step {send.step} is in the ledger")
-            plan.repairs[send.lead.id] = _repair_from_ledger(taken, now)
+            if repair := _repair_from_ledger(taken, now):
+                plan.repairs[send.lead.id] = repair
         elif latest is not None and now - latest < MIN_GAP:
             plan.hold(
                 "within_24h", f"lead {send.lead.id}: ledger has a text at {latest:%Y-%m-%d %H:%M}"
             )
-            repair = _repair_from_ledger(taken, now) if taken else {}
-            plan.repairs[send.lead.id] = repair | {"last_sent_at": latest}
+            sent = [t for r in every if r.status in WENT_OUT and (t := r.sent_at or r.reserved_at)]
+            repair = _repair_from_ledger(taken, now) | ({"last_sent_at": max(sent)} if sent else {})
+            if repair:
+                plan.repairs[send.lead.id] = repair
         else:
             kept.append(send)
     plan.sends = kept
 
 
 def _repair_from_ledger(rows: list[LedgerEntry], now: datetime) -> dict:
+    """The lead's fields as the ledger's sent rows have them; nothing when none went out."""
+    rows = [r for r in rows if r.status in WENT_OUT]
+    if not rows:
+        return {}
     top = max(rows, key=lambda r: r.step)
     return {
         "sequence_position": top.step,

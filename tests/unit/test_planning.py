@@ -368,6 +368,7 @@ def repair(position: int, count: int, last_sent_at: datetime) -> dict:
 
 
 S = LedgerStatus
+NO_REPAIR: dict = {}
 
 
 @pytest.mark.parametrize(
@@ -385,8 +386,15 @@ S = LedgerStatus
         (1, [row(1, ago=30 * H)], "already_sent", repair(1, 1, NOW - 30 * H)),
         (1, [row(1, S.DELIVERED, 3 * D)], "already_sent", repair(1, 1, NOW - 3 * D)),
         (1, [row(1, S.UNDELIVERED, 3 * D)], "already_sent", repair(1, 1, NOW - 3 * D)),
-        (1, [row(1, S.RESERVED, reserved_ago=2 * H)], "already_sent", repair(1, 1, NOW - 2 * H)),
-        (1, [row(1, S.RESERVED)], "already_sent", repair(1, 1, NOW)),  # no time at all
+        # A Reserved row may yet prove never sent: it holds its step and moves the lead nowhere.
+        (1, [row(1, S.RESERVED, reserved_ago=2 * H)], "already_sent", NO_REPAIR),
+        (1, [row(1, S.RESERVED)], "already_sent", NO_REPAIR),  # no time at all
+        (
+            2,
+            [row(1, ago=3 * D), row(2, S.RESERVED, reserved_ago=1 * H)],
+            "already_sent",
+            repair(1, 1, NOW - 3 * D),
+        ),
         (
             2,
             [row(1, ago=3 * D), row(2, ago=26 * H)],
@@ -406,7 +414,17 @@ S = LedgerStatus
         # A text within 24 hours that the lead's fields do not show.
         (2, [row(1, ago=10 * H)], "within_24h", repair(1, 1, NOW - 10 * H)),
         (2, [row(1, ago=24 * H - timedelta(seconds=1))], "within_24h", None),
-        (2, [row(1, S.RESERVED, reserved_ago=1 * H)], "within_24h", repair(1, 1, NOW - 1 * H)),
+        (2, [row(1, S.RESERVED, reserved_ago=1 * H)], "within_24h", NO_REPAIR),
+        (
+            3,
+            [
+                row(1, ago=3 * D),
+                row(2, ago=30 * H),
+                row(2, S.RESERVED, reserved_ago=1 * H, campaign="c0"),
+            ],
+            "within_24h",
+            repair(2, 2, NOW - 30 * H),
+        ),
         (3, [row(1, ago=3 * D), row(2, ago=5 * H)], "within_24h", repair(2, 2, NOW - 5 * H)),
     ],
 )
@@ -422,7 +440,7 @@ def test_apply_ledger(step, rows, reason, expected_repair):
         assert plan.held == Counter({reason: 1})
         assert plan.messages[reason][0].startswith("lead L1: ")
         if expected_repair is not None:
-            assert plan.repairs == {"L1": expected_repair}
+            assert plan.repairs == ({"L1": expected_repair} if expected_repair else {})
         if reason == "unknown_outcome":
             assert plan.repairs == {}
 
