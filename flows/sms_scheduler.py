@@ -31,7 +31,7 @@ from tasks.scheduling import (
     repair_leads,
     settle_credits,
 )
-from tasks.send_pipeline import send_chunk
+from tasks.send_pipeline import send_chunk, steady_pace
 from tasks.sending import RunControl
 from uysp.models import CampaignSettings
 from uysp.planning import Plan, RunParams
@@ -41,6 +41,7 @@ from uysp.settings import get_settings
 
 HARD_BATCH_CAP = 100
 HARD_DAILY_CAP = 1000
+HEAD_START_SECONDS = 30.0  # at most, should the first chunk neither send nor end
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -180,7 +181,8 @@ def _send_plan(
     )
     if control.test_mode and not control.test_phone:
         control.halt("test mode needs a Test Phone in Settings")
-    _send(plan, control, config.chunk_size, config.send_concurrency, config.parallel_chunks)
+    with steady_pace():
+        _send(plan, control, config.chunk_size, config.send_concurrency, config.parallel_chunks)
     svc.gateway.flush()
     result: dict[str, Any] = {
         "credits_left": settle_credits(control.credits, config.credit_alert_below)
@@ -228,6 +230,9 @@ def _send(plan: Plan, control: RunControl, chunk_size: int, concurrency: int, pa
         while pending and len(running) < parallel and not control.halted:
             chunk = pending.popleft()
             running.append((send_chunk.submit(chunk, control, concurrency), len(chunk)))
+            # The first chunk has the providers to itself until its texts are going out: two
+            # chunks starting together would both wait longer for their first links.
+            control.under_way.wait(HEAD_START_SECONDS)
         future, size = running.popleft()
         control.hold("halted", future.result())
         done += size

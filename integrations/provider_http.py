@@ -43,6 +43,7 @@ class PacedClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
+            event_hooks={"request": [self._wait_turn]},
         )
         self._resume_at = 0.0
         self._lock = threading.Lock()
@@ -50,11 +51,6 @@ class PacedClient:
     def request(self, method: str, url: str, **kwargs) -> httpx.Response:
         """One paced request. A 429 starts the shared cool-down and is returned to the caller;
         transport errors are raised as httpx raises them."""
-        while True:  # a 429 that came while this request waited for its turn holds it too
-            self._wait_out_cool_down()
-            self.pacer.wait()
-            if not self._cooling_down():
-                break
         response = self.client.request(method, url, **kwargs)
         if response.status_code == 429:
             self.cool_down(retry_after_seconds(response, self.backoff_seconds))
@@ -75,6 +71,15 @@ class PacedClient:
                 return response
             time.sleep(self.backoff_seconds * attempt)
         return self.request(method, url, **kwargs)
+
+    def _wait_turn(self, request: httpx.Request) -> None:
+        """The pace, kept as late as it can be: httpx calls this with the request built and about
+        to be written, so a stall of this thread before then cannot bunch requests up."""
+        while True:  # a 429 that came while this request waited for its turn holds it too
+            self._wait_out_cool_down()
+            self.pacer.wait()
+            if not self._cooling_down():
+                return
 
     def cool_down(self, seconds: float) -> None:
         with self._lock:

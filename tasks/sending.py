@@ -58,6 +58,8 @@ class RunControl:
     errors: list[str] = field(default_factory=list)
     halt_reason: str | None = None
     auto_paused: bool = False
+    under_way: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set once a chunk has handed texts to the gateway, or has ended without any."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

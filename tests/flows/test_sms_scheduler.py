@@ -6,6 +6,7 @@ Texts are counted from the gateway's own outbox, never from the flow's counters.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from datetime import timedelta
 
@@ -454,3 +455,23 @@ def test_chunks_running_side_by_side_are_staggered_and_cover_every_send(total, p
 
     assert [len(chunk) for chunk in chunks] == sizes
     assert [send for chunk in chunks for send in chunk] == sends
+
+
+def test_sends_go_out_with_old_objects_out_of_the_collector_and_it_is_restored(
+    installed, monkeypatch
+):
+    svc = installed
+    seed_campaign(svc.store)
+    svc.store.add_leads(make_lead(n) for n in range(5))
+    frozen_during_sends = []
+    send = svc.gateway.send
+
+    def recording_send(*args, **kwargs):
+        frozen_during_sends.append(gc.get_freeze_count())
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(svc.gateway, "send", recording_send)
+    run()
+
+    assert len(frozen_during_sends) == 5 and min(frozen_during_sends) > 0
+    assert gc.get_freeze_count() == 0  # a long-lived worker collects everything again
