@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test soak lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,6 +26,9 @@ test: venv
 	$(RUN)/ruff check .
 	$(RUN)/ruff format --check .
 	$(RUN)/pytest -q
+
+soak: venv
+	SOAK=week $(RUN)/pytest tests/soak -s -q
 
 format: venv
 	$(RUN)/ruff format .
