@@ -403,11 +403,14 @@ def _active(status: Any) -> bool:
     return (status.strip() if isinstance(status, str) else status) in ACTIVE_STATUSES
 
 
+RENEW_AT = 0.8  # of the stop flags' life: late enough to add few polls, early enough to land
+
+
 class _StopCheck:
     """`stopped_among` from flags younger than `interval`, else one shared poll of the leads in
     flight. The lock is held through that poll on purpose: every waiting thread needs its answer.
-    Flags past half their life are still answered from, while a background poll renews them, so
-    a steady stream of sends rarely waits for a poll at all."""
+    Flags past RENEW_AT of their life are still answered from while a background poll renews
+    them, so a steady stream of sends rarely waits for a poll at all."""
 
     def __init__(
         self,
@@ -458,7 +461,7 @@ class _StopCheck:
                 for lead_id in polled:
                     self._flags[lead_id] = (found.get(lead_id, _StopFlags()), now)
             elif not self._renewing and not all(
-                self._newer_than(i, now - self.interval / 2) for i in lead_ids
+                self._newer_than(i, now - self.interval * RENEW_AT) for i in lead_ids
             ):
                 self._renewing = True
                 polled = sorted(self._in_flight.union(lead_ids))

@@ -1,5 +1,5 @@
 """The Airtable store's stop check keeps its staleness bound without making sends wait for it:
-flags past half their life are renewed by a background poll while the sends go on."""
+flags near the end of their life are renewed by a background poll while the sends go on."""
 
 from __future__ import annotations
 
@@ -42,17 +42,17 @@ def wait_for_renewal(check: _StopCheck, poll: Poll) -> None:
         time.sleep(0.01)
 
 
-def test_flags_past_half_their_life_answer_at_once_and_are_renewed_behind():
+def test_flags_near_the_end_of_their_life_answer_at_once_and_are_renewed_behind():
     poll, clock = Poll(), [0.0]
     check, lead_id = check_with(poll, clock)
     poll.answer = {lead_id: _StopFlags(sms_stop=True)}  # the lead said STOP at Airtable
 
-    clock[0] = 6.0
+    clock[0] = 8.5
     assert check.stopped_among([lead_id]) == set()  # answered while the poll is still out
     poll.release.set()
     wait_for_renewal(check, poll)
 
-    clock[0] = 7.0
+    clock[0] = 9.0
     assert check.stopped_among([lead_id]) == {lead_id}
     assert poll.calls == 1
 
@@ -72,7 +72,7 @@ def test_a_write_made_while_the_renewal_was_out_is_not_undone_by_it():
     check, lead_id = check_with(poll, clock)
     poll.answer = {lead_id: _StopFlags()}  # read before this process's own STOP landed
 
-    clock[0] = 6.0
+    clock[0] = 8.5
     check.stopped_among([lead_id])
     check.wrote({lead_id: {"sms_stop": True}})
     poll.release.set()
