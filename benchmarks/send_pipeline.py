@@ -44,7 +44,7 @@ from uysp.ports import Services
 
 LEADS = 1000
 RATES = {"airtable": 5, "simpletexting": 10, "switchy": 20}
-PACE = 0.98  # adapters run just under the fakes' limits: jitter at the limit is a 429
+PACE = 0.97  # adapters run just under the fakes' limits: jitter at the limit is a 429
 
 
 def serve_airtable(conn: Connection) -> None:
