@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -186,6 +188,7 @@ class Soak:
                 )
             )
             stack.enter_context(_quiet_prefect_logs())
+            stack.callback(_drain_prefect_workers)
             settings = get_settings()
             ensure_prefect_limits(rates=provider_rates(settings))
             shared = replace(airtable_tuning(settings), requests_per_second=AIRTABLE_RATE)
@@ -608,6 +611,14 @@ def _reconcile_counts(reconciled: dict[str, Any]) -> dict[str, Any]:
         return reconciled
     keys = ("checked", "disagreements", "fixed", "remaining")
     return {name: {key: reconciled[name][key] for key in keys} for name in ("fix", "check")}
+
+
+def _drain_prefect_workers() -> None:
+    """Send the events and logs still queued for the soak's server while it is up. Left queued,
+    another test harness's teardown drains them later against a dead server, seven seconds each."""
+    with contextlib.suppress(RuntimeError):  # no log worker was started
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()
 
 
 @contextlib.contextmanager
