@@ -225,6 +225,7 @@ class World:
         self._thread: threading.Thread | None = None
         self._posting = 0
         self._strikes = 0
+        self._seen: Counter[tuple[str, str]] = Counter()
 
     # What the world saw
     def saw_text(self, message: dict) -> None:
@@ -234,10 +235,12 @@ class World:
         text = SeenText(message["id"], phone, message["text"], at)
         person = self.by_phone.get(phone)
         with self._lock:
+            again = self._seen[(phone, text.text)]
+            self._seen[(phone, text.text)] += 1
             self.texts.append(text)
             if person is None:
                 return
-            self._react(person, text)
+            self._react(person, text, again)
 
     def stops(self) -> dict[str, Event]:
         """Per lead, the first accepted event after which it must not be texted."""
@@ -257,9 +260,10 @@ class World:
         ]
 
     # People answering
-    def _react(self, person: Person, text: SeenText) -> None:
-        """Schedule the receipt for a text and what its recipient does about it. Holds the lock."""
-        rng, rates = _rng(self.seed, text.phone, text.text), self.rates
+    def _react(self, person: Person, text: SeenText, again: int) -> None:
+        """Schedule the receipt for a text and what its recipient does about it; `again` counts
+        the same words to the same number before (HELP answers are all alike). Holds the lock."""
+        rng, rates = _rng(self.seed, text.phone, text.text, again), self.rates
         delivered = rng.random() < rates.delivered
         self._add(
             Event(
