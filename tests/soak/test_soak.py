@@ -20,15 +20,22 @@ FORM = WEEK if os.environ.get("SOAK") == "week" else SHORT
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(3 * 3600 if FORM is WEEK else 600)]
 
 
-def test_a_campaign_under_faults_keeps_every_promise(tmp_path, capsys):
+def test_a_campaign_under_faults_keeps_every_promise(tmp_path, capsys, pytestconfig):
     seed = int(os.environ.get("SOAK_SEED") or random.SystemRandom().randrange(10**6))
     replay = f"soak ({FORM.name}), seed {seed}: replay with SOAK_SEED={seed}"
-    with capsys.disabled():  # the seed and the result show whatever pytest captures
-        print(f"\n{replay}", flush=True)
+    live = pytestconfig.getoption("capture") == "no"  # -s, as make soak runs it
 
-    result = run_soak(FORM, seed, tmp_path, log=lambda line: print(line, flush=True))
-    with capsys.disabled():
-        print(json.dumps(result, default=str), flush=True)
+    def show(line: str, always: bool = False) -> None:
+        """The seed and the result always show; progress with -s, else only on failure."""
+        if always or live:
+            with capsys.disabled():
+                print(line, flush=True)
+        else:
+            print(line)
+
+    show(f"\n{replay}", always=True)
+    result = run_soak(FORM, seed, tmp_path, log=show)
+    show(json.dumps(result, default=str), always=True)
 
     violated = {name: n for name, n in result["invariants"].items() if n}
     assert violated == {}, f"{replay}\n{json.dumps(result['details'], indent=1, default=str)}"
